@@ -1,0 +1,404 @@
+//! The primitives of MIX.md §3, exactly as the deployed Nim nodes execute them.
+//!
+//! * X25519 (RFC 7748): every multiplication is a *clamped* scalar multiplication of a
+//!   Montgomery u-coordinate. Two byte-identical ways are provided, see [`Point`] and
+//!   [`ScalarChain`].
+//! * `H` = SHA-256; `KDF(label, secret)` = `SHA-256(label ‖ secret)[0..16)` with ASCII labels.
+//! * AES-128-CTR with the whole 128-bit counter block incremented big-endian.
+//! * HMAC-SHA-256 truncated to 16 bytes, verified in constant time.
+
+use aes::Aes128;
+use ctr::Ctr128BE;
+use ctr::cipher::{KeyIvInit, StreamCipher};
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::scalar::{Scalar, clamp_integer};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::params::K;
+
+/// KDF labels as the Nim code spells them (MIX.md §3; the RFC's Greek `δ_…` is not used).
+pub(crate) mod label {
+    pub(crate) const AES_KEY: &[u8] = b"aes_key";
+    pub(crate) const MAC_KEY: &[u8] = b"mac_key";
+    pub(crate) const IV: &[u8] = b"iv";
+    pub(crate) const DELTA_AES_KEY: &[u8] = b"delta_aes_key";
+    pub(crate) const DELTA_IV: &[u8] = b"delta_iv";
+}
+
+/// `SHA-256(a ‖ b)`.
+pub(crate) fn sha256_2(a: &[u8], b: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(a)
+        .chain_update(b)
+        .finalize()
+        .into()
+}
+
+/// The first `k` bytes of a longer value.
+fn first_k(bytes: &[u8]) -> [u8; K] {
+    let mut out = [0u8; K];
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = *b;
+    }
+    out
+}
+
+/// `KDF(label, secret)`: the first `k` bytes of `SHA-256(label ‖ secret)` (MIX.md §3).
+pub(crate) fn kdf(label: &[u8], secret: &[u8]) -> [u8; K] {
+    first_k(&sha256_2(label, secret))
+}
+
+/// One AES-128-CTR keystream: a key and its initial counter block.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Keystream {
+    key: [u8; K],
+    iv: [u8; K],
+}
+
+impl Keystream {
+    pub(crate) fn derive(secret: &[u8], key_label: &[u8], iv_label: &[u8]) -> Self {
+        Self {
+            key: kdf(key_label, secret),
+            iv: kdf(iv_label, secret),
+        }
+    }
+
+    pub(crate) fn from_parts(key: [u8; K], iv: [u8; K]) -> Self {
+        Self { key, iv }
+    }
+
+    pub(crate) fn key(&self) -> &[u8; K] {
+        &self.key
+    }
+
+    pub(crate) fn iv(&self) -> &[u8; K] {
+        &self.iv
+    }
+
+    /// XORs the keystream, from its start, into `buf`.
+    pub(crate) fn apply(&self, buf: &mut [u8]) {
+        self.apply_from_block(0, buf);
+    }
+
+    /// XORs the keystream starting at block `block` (byte offset `16·block`) into `buf`.
+    ///
+    /// The counter block is advanced as one 128-bit big-endian integer, which is what every
+    /// hop's decryption does (nimcrypto `inc128`). Nim's filler helper adds the block count to
+    /// the low 64 bits only; the two differ only when those bits overflow (p ≈ 2⁻⁵⁸), and then
+    /// Nim's own packet fails the MAC at a later hop. We keep the packet deliverable instead.
+    pub(crate) fn apply_from_block(&self, block: u128, buf: &mut [u8]) {
+        let counter = u128::from_be_bytes(self.iv)
+            .wrapping_add(block)
+            .to_be_bytes();
+        let mut cipher = Ctr128BE::<Aes128>::new(&self.key.into(), &counter.into());
+        cipher.apply_keystream(buf);
+    }
+}
+
+/// HMAC-SHA-256 keyed with a 16-byte key.
+fn hmac(key: &[u8; K], data: &[u8]) -> Hmac<Sha256> {
+    // HMAC pads a short key with zeros to the block size; doing so here lets the infallible
+    // fixed-size constructor be used.
+    let mut block = [0u8; 64];
+    if let Some(prefix) = block.get_mut(..K) {
+        prefix.copy_from_slice(key);
+    }
+    let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+    block.zeroize();
+    mac.chain_update(data)
+}
+
+/// γ = `HMAC-SHA-256(key, data)[0..16)` (MIX.md §3).
+pub(crate) fn mac16(key: &[u8; K], data: &[u8]) -> [u8; K] {
+    first_k(&hmac(key, data).finalize().into_bytes())
+}
+
+/// Checks γ in constant time.
+pub(crate) fn verify_mac16(key: &[u8; K], data: &[u8], gamma: &[u8; K]) -> bool {
+    hmac(key, data).verify_truncated_left(gamma).is_ok()
+}
+
+/// Constant-time "all bytes are zero".
+pub(crate) fn ct_is_zero(bytes: &[u8]) -> bool {
+    let acc = bytes.iter().fold(0u8, |acc, b| acc | b);
+    bool::from(acc.ct_eq(&0))
+}
+
+/// `X25519(scalar, u)` by the Montgomery ladder, as RFC 7748 writes it.
+pub(crate) fn x25519(scalar: &[u8; 32], u: &[u8; 32]) -> [u8; 32] {
+    MontgomeryPoint(*u).mul_clamped(*scalar).to_bytes()
+}
+
+/// `X25519(scalar, 9)`, through dalek's precomputed Edwards basepoint table.
+pub(crate) fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
+    EdwardsPoint::mul_base_clamped(*scalar)
+        .to_montgomery()
+        .to_bytes()
+}
+
+/// A u-coordinate decoded once, to be multiplied by several clamped scalars.
+///
+/// Points on the curve are lifted to Edwards form, where curve25519-dalek's vectorised
+/// backends multiply faster than the ladder; `mul_clamped` works on the full unreduced clamped
+/// integer, so small-order components are treated exactly as X25519 treats them. The
+/// u-coordinate of `k·P` does not depend on the sign chosen for the lift. A u-coordinate on
+/// the quadratic twist has no Edwards lift; X25519 still defines a result for it, so those
+/// fall back to the ladder. Which branch is taken depends only on the public input.
+pub(crate) enum Point {
+    Curve(EdwardsPoint),
+    Twist(MontgomeryPoint),
+}
+
+impl Point {
+    pub(crate) fn decode(u: &[u8; 32]) -> Self {
+        let m = MontgomeryPoint(*u);
+        match m.to_edwards(0) {
+            Some(e) => Self::Curve(e),
+            None => Self::Twist(m),
+        }
+    }
+
+    /// `X25519(scalar, u)`.
+    pub(crate) fn mul_clamped(&self, scalar: &[u8; 32]) -> [u8; 32] {
+        match self {
+            Self::Curve(e) => e.mul_clamped(*scalar).to_montgomery().to_bytes(),
+            Self::Twist(m) => m.mul_clamped(*scalar).to_bytes(),
+        }
+    }
+}
+
+/// 8⁻¹ mod ℓ, little-endian (checked by a unit test).
+const EIGHT_INVERSE: [u8; 32] = [
+    0x79, 0x2f, 0xdc, 0xe2, 0x29, 0xe5, 0x06, 0x61, 0xd0, 0xda, 0x1c, 0x7d, 0xb3, 0x9d, 0xd3, 0x07,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x06,
+];
+
+/// The sender's chain `x, b₀, b₁, …` of clamped scalars (MIX.md §5.1), folded into one scalar.
+///
+/// Nim computes `sᵢ = X25519(bᵢ₋₁, …X25519(b₀, X25519(x, yᵢ))…)`: `i+1` ladders for hop `i`,
+/// O(L²) in all. Every clamped scalar is a multiple of the cofactor 8, so after the first
+/// multiplication the point lies in the prime-order subgroup, where the chain equals one
+/// multiplication by the product of the clamped scalars mod ℓ. With `8·yᵢ` in place of `yᵢ`
+/// (which removes exactly the small-order part the first clamped multiplication removes)
+/// that is `sᵢ = (∏·8⁻¹ mod ℓ)·(8·yᵢ)`, and `αᵢ = ∏·B` is one fixed-base multiplication.
+/// So each hop costs one variable-base and one fixed-base multiplication; the golden vectors
+/// prove the results byte-identical to the ladder chain. Keys on the twist take the ladder.
+pub(crate) struct ScalarChain {
+    /// Product of the clamped scalars so far, mod ℓ.
+    product: Scalar,
+    /// The clamped scalars themselves, for the twist fallback (at most `PATH_LEN`).
+    clamped: [[u8; 32]; crate::params::PATH_LEN],
+    len: usize,
+}
+
+impl ScalarChain {
+    /// Starts the chain with the ephemeral secret `x`.
+    pub(crate) fn start(x: &[u8; 32]) -> Self {
+        let clamped = clamp_integer(*x);
+        Self {
+            product: Scalar::from_bytes_mod_order(clamped),
+            clamped: [clamped, [0; 32], [0; 32]],
+            len: 1,
+        }
+    }
+
+    /// The current α: the base point times every scalar of the chain (`α₀ = X25519(x, 9)`).
+    pub(crate) fn alpha(&self) -> [u8; 32] {
+        EdwardsPoint::mul_base(&self.product)
+            .to_montgomery()
+            .to_bytes()
+    }
+
+    /// `X25519` of `y` by every scalar of the chain, in order.
+    pub(crate) fn shared_secret(&self, y: &[u8; 32]) -> [u8; 32] {
+        match MontgomeryPoint(*y).to_edwards(0) {
+            Some(point) => {
+                let eight_inv = Scalar::from_bytes_mod_order(EIGHT_INVERSE);
+                (point.mul_by_cofactor() * (self.product * eight_inv))
+                    .to_montgomery()
+                    .to_bytes()
+            }
+            None => {
+                let mut u = *y;
+                for scalar in self.clamped.iter().take(self.len) {
+                    u = x25519(scalar, &u);
+                }
+                u
+            }
+        }
+    }
+
+    /// Appends the blinding factor `b = SHA-256(α ‖ s)`.
+    pub(crate) fn push(&mut self, b: &[u8; 32]) {
+        let clamped = clamp_integer(*b);
+        self.product *= Scalar::from_bytes_mod_order(clamped);
+        if let Some(slot) = self.clamped.get_mut(self.len) {
+            *slot = clamped;
+            self.len += 1;
+        }
+    }
+}
+
+impl Drop for ScalarChain {
+    fn drop(&mut self) {
+        self.product.zeroize();
+        self.clamped.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn h(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).unwrap();
+        out
+    }
+
+    // MIX.md §15.2: the primitive vectors of Nim's test_crypto.nim.
+    #[test]
+    fn sha256_kdf_and_mac_match_the_nim_primitive_vectors() {
+        assert_eq!(
+            hex::encode(sha256_2(b"thisis", b"data")),
+            "b53a20ecf0814267a83be82f941778ffda4b85fbf93a07847539f645ff5f1b9b"
+        );
+        assert_eq!(
+            hex::encode(kdf(b"", b"thisiskey")),
+            "37c9842d37dc404854428a0a3554dcaa"
+        );
+        assert_eq!(
+            hex::encode(kdf(b"", b"")),
+            "e3b0c44298fc1c149afbf4c8996fb924"
+        );
+        // HMAC keys in MIX.md §15.2 are 9 and 0 bytes; `hmac` pads to the block like HMAC does.
+        let mac = Hmac::<Sha256>::new_from_slice(b"thisiskey")
+            .unwrap()
+            .chain_update(b"thisisdata")
+            .finalize()
+            .into_bytes();
+        assert_eq!(hex::encode(&mac[..16]), "b075dd302655e085d35e8cef5dfdf101");
+        let mut key16 = [0u8; 16];
+        key16[..9].copy_from_slice(b"thisiskey");
+        assert_eq!(
+            hex::encode(mac16(&key16, b"thisisdata")),
+            "b075dd302655e085d35e8cef5dfdf101",
+            "zero-padding a short HMAC key must not change the tag"
+        );
+        assert_eq!(
+            hex::encode(mac16(&[0u8; 16], b"")),
+            "b613679a0814d9ec772f95d778c35fc5"
+        );
+    }
+
+    #[test]
+    fn mac_verification_rejects_every_single_bit_flip_of_the_tag() {
+        let key = [7u8; 16];
+        let tag = mac16(&key, b"beta");
+        assert!(verify_mac16(&key, b"beta", &tag));
+        for bit in 0..128 {
+            let mut bad = tag;
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(!verify_mac16(&key, b"beta", &bad), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn keystream_offsets_continue_the_stream_across_a_64_bit_carry() {
+        // An IV whose low 64 bits are about to overflow: the seek must carry into the high
+        // half exactly as the hop's sequential decryption does.
+        let ks = Keystream::from_parts([3u8; 16], h16("00000000000000ffffffffffffffffff"));
+        let mut whole = [0u8; 64];
+        ks.apply(&mut whole);
+        let mut tail = [0u8; 32];
+        ks.apply_from_block(2, &mut tail);
+        assert_eq!(tail, whole[32..]);
+    }
+
+    fn h16(s: &str) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn edwards_multiplication_equals_the_ladder_for_curve_twist_and_small_order_points() {
+        let scalar = h("c694c480fcf64472ba82a95f04319d73b63b8c8285117c72c8f08bb4c0e5b310");
+        let mut points = vec![
+            h("54bfe73515571420e497e1f07a5c287613aa9295726b09a6ec5708478c509403"),
+            [0u8; 32],
+            {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            },
+            // The order-8 point of RFC 7748 §7 lists, and -1 (a twist point).
+            h("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            h("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            // A non-canonical encoding (u ≥ p) and one with the top bit set.
+            h("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            h("54bfe73515571420e497e1f07a5c287613aa9295726b09a6ec5708478c509483"),
+        ];
+        for i in 0u8..32 {
+            points.push(sha256_2(b"point", &[i]));
+        }
+        for u in &points {
+            assert_eq!(
+                Point::decode(u).mul_clamped(&scalar),
+                x25519(&scalar, u),
+                "u = {}",
+                hex::encode(u)
+            );
+        }
+    }
+
+    #[test]
+    fn eight_inverse_is_the_inverse_of_eight_mod_l() {
+        assert_eq!(
+            Scalar::from_bytes_mod_order(EIGHT_INVERSE) * Scalar::from(8u8),
+            Scalar::ONE
+        );
+    }
+
+    #[test]
+    fn the_folded_scalar_chain_equals_nims_chain_of_ladders() {
+        for seed in 0u8..24 {
+            let x = sha256_2(b"x", &[seed]);
+            let y = if seed % 3 == 0 {
+                // Twist points take the fallback path.
+                sha256_2(b"twist?", &[seed])
+            } else {
+                x25519_base(&sha256_2(b"y", &[seed]))
+            };
+            let mut chain = ScalarChain::start(&x);
+            let alpha0 = chain.alpha();
+            assert_eq!(
+                alpha0,
+                x25519(&x, &{
+                    let mut nine = [0u8; 32];
+                    nine[0] = 9;
+                    nine
+                })
+            );
+            let mut scalars = vec![x];
+            let mut alpha = alpha0;
+            for step in 0..2u8 {
+                let expected = scalars.iter().fold(y, |u, k| x25519(k, &u));
+                assert_eq!(chain.shared_secret(&y), expected, "seed {seed} step {step}");
+                let b = sha256_2(&alpha, &expected);
+                chain.push(&b);
+                let next = chain.alpha();
+                assert_eq!(next, x25519(&b, &alpha), "alpha, seed {seed} step {step}");
+                alpha = next;
+                scalars.push(b);
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Errors, one type per operation (STYLE Part 4).
+//!
+//! Every type is `Copy`, carries only fixed-size data and displays as a short static phrase, so
+//! nothing a caller logs can leak packet contents. Checks made with a secret (γ, the payload's
+//! zero prefix, a reply's layers) fail as one opaque `Rejected` variant. A relay must never
+//! tell a peer why it dropped a packet: these values are for local metrics and logs only.
+
+use core::fmt;
+
+/// Bytes that do not form a valid value of the wire type they were decoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A buffer was not the exact length its type has.
+    Length {
+        /// The length the type requires.
+        expected: usize,
+    },
+    /// An address field was all zero where an address is required.
+    EmptyAddress,
+    /// An address field named a transport other than TCP (0) or QUIC-v1 (1).
+    Transport,
+    /// An address field held a peer id that is not a 39-byte secp256k1 identity multihash.
+    PeerId,
+    /// An address field had non-zero bytes after its peer ids.
+    AddressPadding,
+    /// An authenticated routing block matched neither the intermediate, exit nor reply layout.
+    RoutingBlock,
+    /// A message chunk declared more padding than it has room for.
+    PaddingLength,
+    /// A mix message's codec length was not a valid one- or two-byte uvarint, or ran past
+    /// the end of the message.
+    CodecLength,
+    /// A mix message's codec was not UTF-8.
+    CodecUtf8,
+    /// A forward message's SURB count was above the maximum or ran past the end of the message.
+    SurbCount,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Length { .. } => "buffer has the wrong length",
+            Self::EmptyAddress => "address is empty",
+            Self::Transport => "address names an unsupported transport",
+            Self::PeerId => "address holds an unsupported peer id",
+            Self::AddressPadding => "address has non-zero padding",
+            Self::RoutingBlock => "routing block has an unknown layout",
+            Self::PaddingLength => "message chunk has an invalid padding length",
+            Self::CodecLength => "mix message has an invalid codec length",
+            Self::CodecUtf8 => "mix message codec is not UTF-8",
+            Self::SurbCount => "mix message has an invalid SURB count",
+        })
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// A packet or SURB could not be built from the given inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The output buffer is shorter than the packet.
+    BufferTooSmall {
+        /// How many bytes the output needs.
+        required: usize,
+    },
+    /// The application bytes do not fit the packet beside the codec and SURBs.
+    MessageTooLong {
+        /// The largest application message that fits with this codec and SURB count.
+        max_len: usize,
+    },
+    /// The codec is longer than the 127 bytes deployed decoders accept (MIX.md §4.7).
+    CodecTooLong,
+    /// More SURBs than fit one packet (MIX.md §2: at most 5), or more than fit beside the codec.
+    TooManySurbs,
+    /// A hop's public key is of small order: its layer would be readable by anyone.
+    WeakPublicKey,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BufferTooSmall { .. } => "output buffer is too small for a packet",
+            Self::MessageTooLong { .. } => "message is too long for one packet",
+            Self::CodecTooLong => "codec is longer than 127 bytes",
+            Self::TooManySurbs => "too many SURBs for one packet",
+            Self::WeakPublicKey => "a hop's public key is of small order",
+        })
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+/// Why a replay filter refused a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The tag was seen before and has not expired: the packet is a replay.
+    Replayed,
+    /// The filter is at capacity and cannot remember another tag; the packet must be dropped
+    /// (accepting it would let a flood of packets make room for a replay).
+    Full,
+    /// The filter's backing store could not be read or written.
+    Unavailable,
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Replayed => "packet was seen before",
+            Self::Full => "replay filter is full",
+            Self::Unavailable => "replay filter is unavailable",
+        })
+    }
+}
+
+impl core::error::Error for ReplayError {}
+
+/// A received packet was dropped by per-hop processing (MIX.md §5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeelError {
+    /// The buffer is not exactly one packet.
+    Length,
+    /// The replay filter refused the packet's tag.
+    Replay(ReplayError),
+    /// An integrity check made with the hop's secret failed: γ did not match, α was of small
+    /// order, or the exit payload's zero prefix was wrong.
+    Rejected,
+    /// The header was authentic but its routing block or exit payload could not be decoded.
+    Malformed(DecodeError),
+}
+
+impl fmt::Display for PeelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Length => "packet has the wrong length",
+            Self::Replay(_) => "packet refused by the replay filter",
+            Self::Rejected => "packet failed an integrity check",
+            Self::Malformed(_) => "packet content is malformed",
+        })
+    }
+}
+
+impl core::error::Error for PeelError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Replay(e) => Some(e),
+            Self::Malformed(e) => Some(e),
+            Self::Length | Self::Rejected => None,
+        }
+    }
+}
+
+impl From<ReplayError> for PeelError {
+    fn from(e: ReplayError) -> Self {
+        Self::Replay(e)
+    }
+}
+
+/// A SURB reply could not be opened by its creator (MIX.md §6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurbError {
+    /// The buffer is not exactly one payload.
+    Length,
+    /// After removing every layer the payload did not start with the zero prefix: wrong keys,
+    /// or the reply was tampered with.
+    Rejected,
+    /// The opened reply could not be decoded.
+    Malformed(DecodeError),
+}
+
+impl fmt::Display for SurbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Length => "reply payload has the wrong length",
+            Self::Rejected => "reply failed its integrity check",
+            Self::Malformed(_) => "reply content is malformed",
+        })
+    }
+}
+
+impl core::error::Error for SurbError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Malformed(e) => Some(e),
+            Self::Length | Self::Rejected => None,
+        }
+    }
+}
+
+/// Any error of this crate, for callers who only want `?` (the rustls umbrella pattern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`DecodeError`].
+    Decode(DecodeError),
+    /// See [`BuildError`].
+    Build(BuildError),
+    /// See [`PeelError`].
+    Peel(PeelError),
+    /// See [`SurbError`].
+    Surb(SurbError),
+    /// See [`ReplayError`].
+    Replay(ReplayError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => e.fmt(f),
+            Self::Build(e) => e.fmt(f),
+            Self::Peel(e) => e.fmt(f),
+            Self::Surb(e) => e.fmt(f),
+            Self::Replay(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::Build(e) => Some(e),
+            Self::Peel(e) => Some(e),
+            Self::Surb(e) => Some(e),
+            Self::Replay(e) => Some(e),
+        }
+    }
+}
+
+macro_rules! into_umbrella {
+    ($($ty:ident => $variant:ident),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Self::$variant(e)
+            }
+        }
+    )*};
+}
+
+into_umbrella!(DecodeError => Decode, BuildError => Build, PeelError => Peel, SurbError => Surb,
+    ReplayError => Replay);

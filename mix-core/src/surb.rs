@@ -1,0 +1,367 @@
+//! Single-use reply blocks (MIX.md §6; the unmerged RFC §8.7 and Nim `createSURB`,
+//! `useSURB`, `processReply`).
+//!
+//! A SURB is split by owner, as in later versions of sphinx:
+//!
+//! * [`Surb`] (734 bytes on the wire) is what the sender puts in a forward packet and the exit
+//!   uses once: the first hop of the return path, a ready header, and the reply key `k̃`.
+//! * [`SurbKeys`] stays with the creator: the SURB id, `k̃` and the return path's shared
+//!   secrets `s₀…s₂`. It is exactly the material a SURB user must never have.
+//!
+//! The return path is three mix nodes whose last one is the creator itself; its header is built
+//! like a forward header with a zero destination and the SURB id in the exit block, so the
+//! creator's own processing returns [`crate::Action::Reply`].
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::address::Address;
+use crate::builder::{self, PathSecrets, Route};
+use crate::crypto::{self, Keystream, label};
+use crate::error::{BuildError, DecodeError, SurbError};
+use crate::keys::{HopKeys, SharedSecret};
+use crate::params::{
+    ADDR_LEN, HEADER_LEN, PACKET_LEN, PATH_LEN, PAYLOAD_LEN, PAYLOAD_ZERO_PREFIX_LEN,
+    REPLY_KEY_LEN, SEQ_NO_LEN, SURB_ID_LEN, SURB_LEN,
+};
+use crate::payload::{self, Outgoing};
+use crate::util::{Hex, Reader};
+
+/// The 16-byte identifier under which a SURB's creator files its [`SurbKeys`]; never zero.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SurbId([u8; SURB_ID_LEN]);
+
+impl SurbId {
+    /// Wraps 16 bytes.
+    pub const fn from_bytes(bytes: [u8; SURB_ID_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 16 bytes.
+    pub const fn as_bytes(&self) -> &[u8; SURB_ID_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SurbId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SurbId({})", Hex(&self.0))
+    }
+}
+
+/// A SURB as carried in a forward payload and used once by an exit (MIX.md §4.8):
+/// `first hop address (94) ‖ header (624) ‖ reply key (16)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Surb {
+    first_hop: Address,
+    header: [u8; HEADER_LEN],
+    reply_key: [u8; REPLY_KEY_LEN],
+}
+
+impl Surb {
+    /// Creates a SURB for the return path `route`, whose last hop must be the creator itself
+    /// (reachable at that hop's address, holding that hop's mix secret key). Draws the
+    /// ephemeral secret, the SURB id and the reply key from `rng`.
+    ///
+    /// # Errors
+    /// [`BuildError::WeakPublicKey`] if a hop's key is of small order.
+    pub fn create<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        route: &Route,
+    ) -> Result<(Self, SurbKeys), BuildError> {
+        let mut x = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(x.as_mut());
+        let mut id = [0u8; SURB_ID_LEN];
+        // Nim refuses the zero id (it marks forward headers); redraw in the 2⁻¹²⁸ case.
+        while id == [0u8; SURB_ID_LEN] {
+            rng.fill_bytes(&mut id);
+        }
+        let mut reply_key = Zeroizing::new([0u8; REPLY_KEY_LEN]);
+        rng.fill_bytes(reply_key.as_mut());
+        Self::create_with_fixed_randomness_for_testing_only(&x, SurbId(id), &reply_key, route)
+    }
+
+    /// [`Surb::create`] with the ephemeral secret, id and reply key given. For test vectors.
+    ///
+    /// # Errors
+    /// As [`Surb::create`], and [`BuildError::WeakPublicKey`] for a zero id (which would make
+    /// the reply look like a forward packet's exit).
+    #[doc(hidden)]
+    pub fn create_with_fixed_randomness_for_testing_only(
+        x: &[u8; 32],
+        id: SurbId,
+        reply_key: &[u8; REPLY_KEY_LEN],
+        route: &Route,
+    ) -> Result<(Self, SurbKeys), BuildError> {
+        if id.0 == [0u8; SURB_ID_LEN] {
+            return Err(BuildError::WeakPublicKey);
+        }
+        let path = PathSecrets::derive(x, route)?;
+        let mut header = [0u8; HEADER_LEN];
+        builder::write_header(&path, route, &[0u8; ADDR_LEN], &id.0, &mut header);
+        let keys = SurbKeys {
+            id,
+            reply_key: *reply_key,
+            secrets: path.secrets.clone(),
+        };
+        let surb = Self {
+            first_hop: *route.first_hop(),
+            header,
+            reply_key: *reply_key,
+        };
+        Ok((surb, keys))
+    }
+
+    /// Where the exit sends the reply packet.
+    pub const fn first_hop(&self) -> &Address {
+        &self.first_hop
+    }
+
+    /// The 734 wire bytes.
+    pub fn to_bytes(&self) -> [u8; SURB_LEN] {
+        let mut out = [0u8; SURB_LEN];
+        let parts = self
+            .first_hop
+            .to_bytes()
+            .into_iter()
+            .chain(self.header)
+            .chain(self.reply_key);
+        for (o, b) in out.iter_mut().zip(parts) {
+            *o = b;
+        }
+        out
+    }
+
+    /// Decodes a SURB from its 734 wire bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError::Length`] unless `bytes` is 734 bytes; an invalid or empty first-hop
+    /// address as [`Address::from_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let length = DecodeError::Length { expected: SURB_LEN };
+        if bytes.len() != SURB_LEN {
+            return Err(length);
+        }
+        let mut r = Reader::new(bytes);
+        let first_hop = Address::from_bytes(r.take(ADDR_LEN).ok_or(length)?)?;
+        let header = *r.take_array::<HEADER_LEN>().ok_or(length)?;
+        let reply_key = *r.take_array::<REPLY_KEY_LEN>().ok_or(length)?;
+        Ok(Self {
+            first_hop,
+            header,
+            reply_key,
+        })
+    }
+
+    /// Builds the reply packet an exit sends to [`Surb::first_hop`]: the SURB's header and
+    /// one payload layer keyed by `k̃` over `0₁₆ ‖ chunk(codec "", body)` (MIX.md §6.2).
+    /// Writes the first [`PACKET_LEN`] bytes of `out` and returns [`PACKET_LEN`]; draws the
+    /// chunk trailer from `rng`.
+    ///
+    /// # Errors
+    /// [`BuildError::BufferTooSmall`] if `out` is shorter than a packet;
+    /// [`BuildError::MessageTooLong`] if `body` exceeds [`payload::MAX_REPLY_LEN`].
+    pub fn build_reply<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, BuildError> {
+        let mut seq_no = [0u8; SEQ_NO_LEN];
+        rng.fill_bytes(&mut seq_no);
+        self.build_reply_with_fixed_randomness_for_testing_only(seq_no, body, out)
+    }
+
+    /// [`Surb::build_reply`] with the chunk trailer given. For test vectors.
+    ///
+    /// # Errors
+    /// As [`Surb::build_reply`].
+    #[doc(hidden)]
+    pub fn build_reply_with_fixed_randomness_for_testing_only(
+        &self,
+        seq_no: [u8; SEQ_NO_LEN],
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, BuildError> {
+        let (header, payload) = builder::packet_parts(out)?;
+        let layer = reply_layer(&self.reply_key);
+        builder::write_payload(
+            payload,
+            &Outgoing::Reply { body },
+            seq_no,
+            [&layer].into_iter(),
+        )?;
+        header.copy_from_slice(&self.header);
+        Ok(PACKET_LEN)
+    }
+}
+
+impl Drop for Surb {
+    fn drop(&mut self) {
+        self.reply_key.zeroize();
+    }
+}
+
+impl fmt::Debug for Surb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Surb")
+            .field("first_hop", &self.first_hop)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payload layer a SURB's user adds, keyed by `k̃` with the `delta_…` labels.
+fn reply_layer(reply_key: &[u8; REPLY_KEY_LEN]) -> Keystream {
+    Keystream::derive(reply_key, label::DELTA_AES_KEY, label::DELTA_IV)
+}
+
+/// Serialized length of [`SurbKeys`]: id ‖ reply key ‖ three 32-byte secrets.
+pub const SURB_KEYS_LEN: usize = SURB_ID_LEN + REPLY_KEY_LEN + 32 * PATH_LEN;
+
+/// What a SURB's creator keeps to open the reply (MIX.md §6.1, §6.4): the id, the reply key
+/// and the return path's shared secrets. Zeroized on drop; `Debug` shows only the id.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SurbKeys {
+    #[zeroize(skip)]
+    id: SurbId,
+    reply_key: [u8; REPLY_KEY_LEN],
+    secrets: [SharedSecret; PATH_LEN],
+}
+
+impl SurbKeys {
+    /// The id the reply will carry ([`crate::Action::Reply::surb_id`]).
+    pub const fn id(&self) -> SurbId {
+        self.id
+    }
+
+    /// Opens a reply: removes the `k̃` layer and the return path's `L` layers (plus the one the
+    /// creator's own processing added, which `s₂`'s layer cancels), checks the 16-byte zero
+    /// prefix and decodes the response (MIX.md §6.4). Decrypts `payload` in place and returns
+    /// the response bytes inside it.
+    ///
+    /// `payload` is the one of [`crate::Action::Reply`]: δ after the creator's own hop.
+    ///
+    /// # Errors
+    /// [`SurbError::Length`] unless `payload` is [`PAYLOAD_LEN`] bytes;
+    /// [`SurbError::Rejected`] if the prefix is not zero (wrong keys, or a tampered reply);
+    /// [`SurbError::Malformed`] if the opened chunk does not decode.
+    pub fn open_reply<'a>(&self, payload: &'a mut [u8]) -> Result<&'a [u8], SurbError> {
+        let payload: &mut [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SurbError::Length)?;
+        reply_layer(&self.reply_key).apply(payload);
+        for secret in &self.secrets {
+            HopKeys::derive(secret).payload().apply(payload);
+        }
+        let (zeros, chunk) = payload
+            .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
+            .ok_or(SurbError::Length)?;
+        if !crypto::ct_is_zero(zeros) {
+            return Err(SurbError::Rejected);
+        }
+        let chunk = chunk.try_into().map_err(|_| SurbError::Length)?;
+        payload::decode_reply(chunk).map_err(SurbError::Malformed)
+    }
+
+    /// The keys as bytes, to persist them (e.g. a browser's `IndexedDB`) until the reply comes.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; SURB_KEYS_LEN]> {
+        let mut out = Zeroizing::new([0u8; SURB_KEYS_LEN]);
+        let parts = self
+            .id
+            .0
+            .iter()
+            .chain(&self.reply_key)
+            .chain(self.secrets.iter().flat_map(SharedSecret::as_bytes));
+        for (o, b) in out.iter_mut().zip(parts) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// Keys from [`SurbKeys::to_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Length`] unless `bytes` is [`SURB_KEYS_LEN`] bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let length = DecodeError::Length {
+            expected: SURB_KEYS_LEN,
+        };
+        if bytes.len() != SURB_KEYS_LEN {
+            return Err(length);
+        }
+        let mut r = Reader::new(bytes);
+        let id = SurbId(*r.take_array().ok_or(length)?);
+        let reply_key = *r.take_array().ok_or(length)?;
+        let mut secrets = [const { SharedSecret::new([0u8; 32]) }; PATH_LEN];
+        for secret in &mut secrets {
+            *secret = SharedSecret::new(*r.take_array().ok_or(length)?);
+        }
+        Ok(Self {
+            id,
+            reply_key,
+            secrets,
+        })
+    }
+
+    /// The return path's shared secrets `s₀…s₂`.
+    pub const fn shared_secrets(&self) -> &[SharedSecret; PATH_LEN] {
+        &self.secrets
+    }
+}
+
+impl fmt::Debug for SurbKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SurbKeys")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SURBs of a received forward message: `count × 734` bytes whose first-hop addresses
+/// have been checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Surbs<'a>(&'a [u8]);
+
+impl<'a> Surbs<'a> {
+    /// Checks every SURB in `bytes` (a multiple of 734 bytes).
+    ///
+    /// # Errors
+    /// [`DecodeError::SurbCount`] if `bytes` is not a whole number of SURBs; a SURB's invalid
+    /// first-hop address as [`Address::from_bytes`].
+    pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let (chunks, rest) = bytes.as_chunks::<SURB_LEN>();
+        if !rest.is_empty() {
+            return Err(DecodeError::SurbCount);
+        }
+        for chunk in chunks {
+            Surb::from_bytes(chunk)?;
+        }
+        Ok(Self(bytes))
+    }
+
+    /// How many SURBs there are.
+    pub const fn len(&self) -> usize {
+        self.0.len() / SURB_LEN
+    }
+
+    /// Whether there are none (no reply is wanted).
+    pub const fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The SURBs, decoded.
+    pub fn iter(&self) -> impl Iterator<Item = Surb> + 'a {
+        // Every chunk was decoded successfully in `new`.
+        self.0
+            .as_chunks::<SURB_LEN>()
+            .0
+            .iter()
+            .filter_map(|chunk| Surb::from_bytes(chunk).ok())
+    }
+}
+
+impl fmt::Debug for Surbs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Surbs").field("len", &self.len()).finish()
+    }
+}
