@@ -128,6 +128,18 @@ pub(crate) fn ct_is_zero(bytes: &[u8]) -> bool {
     bool::from(acc.ct_eq(&0))
 }
 
+/// Whether `u` is the canonical encoding of a field element: below `p = 2²⁵⁵ − 19`, top bit
+/// clear. X25519 outputs always are; X25519 inputs need not be, because RFC 7748 ignores the
+/// top bit and reduces mod p, so one point has up to two encodings.
+pub(crate) fn is_canonical_u(u: &[u8; 32]) -> bool {
+    let [low, middle @ .., top] = u;
+    match *top {
+        t if t < 0x7f => true,
+        0x7f => !(middle.iter().all(|b| *b == 0xff) && *low >= 0xed),
+        _ => false,
+    }
+}
+
 /// `X25519(scalar, u)` by the Montgomery ladder, as RFC 7748 writes it.
 pub(crate) fn x25519(scalar: &[u8; 32], u: &[u8; 32]) -> [u8; 32] {
     MontgomeryPoint(*u).mul_clamped(*scalar).to_bytes()
@@ -296,6 +308,25 @@ mod tests {
             hex::encode(mac16(&[0u8; 16], b"")),
             "b613679a0814d9ec772f95d778c35fc5"
         );
+    }
+
+    #[test]
+    fn canonical_u_coordinates_are_those_below_p() {
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(is_canonical_u(&p_minus_1));
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        assert!(!is_canonical_u(&p));
+        assert!(is_canonical_u(&[0u8; 32]));
+        let mut top = [0u8; 32];
+        top[31] = 0x80;
+        assert!(!is_canonical_u(&top));
+        let mut almost = p_minus_1;
+        almost[5] = 0xfe;
+        almost[0] = 0xff;
+        assert!(is_canonical_u(&almost));
     }
 
     #[test]

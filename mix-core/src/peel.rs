@@ -9,6 +9,11 @@
 //!    rule (step 8); for a forward hop compute `α' = X25519(SHA-256(α ‖ s), α)` and rewrite the
 //!    buffer into the outgoing packet.
 //!
+//! Step 1 refuses a non-canonical α. X25519 ignores α's top bit, so flipping it leaves the
+//! shared secret and γ valid while changing Nim's replay tag, which hashes the raw bytes: a
+//! Nim relay processes such a replay again and emits a second packet towards the next hop
+//! (where it then fails), exactly the observable replay that tags exist to prevent.
+//!
 //! [`peel`] runs them in that order with a [`ReplayFilter`], checking the MAC *before* it
 //! records the tag. Nim records first; but then a forged packet that copies a genuine packet's
 //! α (and so its tag) with a garbled β would get its tag recorded and the genuine packet
@@ -69,11 +74,18 @@ impl NodeSecretKey {
     ///
     /// # Errors
     /// [`PeelError::Length`] unless `packet` is exactly [`PACKET_LEN`] bytes;
-    /// [`PeelError::Rejected`] if α is of small order (the shared secret would be zero, so the
-    /// layer would protect nothing; no honest sender produces such an α).
+    /// [`PeelError::Rejected`] if α is not a canonical encoding, or of small order. No honest
+    /// sender produces either: α is an X25519 output. A non-canonical α (top bit set, or ≥ p)
+    /// names the same point as a canonical one, so it yields the same shared secret and passes
+    /// the MAC, but Nim's replay tag hashes the raw bytes: accepting it would let a replayed
+    /// packet with α's top bit flipped through the filter. A small-order α gives a zero shared
+    /// secret: the layer would protect nothing.
     pub fn hop_secrets(&self, packet: &[u8]) -> Result<HopSecrets, PeelError> {
         let packet: &[u8; PACKET_LEN] = packet.try_into().map_err(|_| PeelError::Length)?;
         let alpha = *packet.first_chunk::<ALPHA_LEN>().ok_or(PeelError::Length)?;
+        if !crypto::is_canonical_u(&alpha) {
+            return Err(PeelError::Rejected);
+        }
         let point = Point::decode(&alpha);
         let shared = SharedSecret::new(point.mul_clamped(self.as_bytes()));
         if shared.is_zero() {
