@@ -1,0 +1,128 @@
+//! Fixtures shared by the fuzz targets: a three-node network and valid packets arriving at
+//! each hop, built once from a fixed seed, so mutations start from packets that pass the MAC.
+
+use std::net::Ipv4Addr;
+use std::sync::OnceLock;
+
+use mix_core::hazmat;
+use mix_core::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+pub const CODEC: &str = "/vac/waku/lightpush/3.0.0";
+pub const BODY: &[u8] = b"a lightpush request";
+pub const SEQ_NO: [u8; 4] = [1, 2, 3, 4];
+
+pub struct Fixture {
+    /// Keys of nodes 0..3 (forward path 0→1→2) and node 3 (SURB creator, return path 1→0→3).
+    pub keys: Vec<NodeSecretKey>,
+    /// The forward packet as it arrives at hop 0, 1 and 2.
+    pub at_hop: [[u8; PACKET_LEN]; 3],
+    /// The chunk plaintext the exit recovers.
+    pub chunk: [u8; MESSAGE_LEN],
+    /// A SURB reply as it arrives at each hop of the return path, and the creator's keys.
+    pub reply_at_hop: [[u8; PACKET_LEN]; 3],
+    pub reply_path: [usize; 3],
+    pub reply_chunk: [u8; MESSAGE_LEN],
+    pub surb_keys: SurbKeys,
+    pub surb: Surb,
+}
+
+fn address(i: u8) -> Address {
+    let mut key = [i; 33];
+    key[0] = 2;
+    Address::direct(
+        Ipv4Addr::new(127, 0, 0, 1),
+        Transport::Tcp,
+        4000 + u16::from(i),
+        PeerIdBytes::from_secp256k1_public_key(&key).unwrap(),
+    )
+}
+
+fn forward_all(
+    keys: &[NodeSecretKey],
+    path: [usize; 3],
+    first: [u8; PACKET_LEN],
+) -> [[u8; PACKET_LEN]; 3] {
+    let mut out = [first; 3];
+    for i in 0..2 {
+        let mut packet = out[i];
+        let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
+        match peel(&keys[path[i]], &mut filter, 0, &mut packet) {
+            Ok(Action::Forward { .. }) => out[i + 1] = packet,
+            other => panic!("fixture hop {i}: {other:?}"),
+        }
+    }
+    out
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let keys: Vec<_> = (0..4).map(|_| NodeSecretKey::generate(&mut rng)).collect();
+        let hop = |i: usize| Hop {
+            address: address(i as u8),
+            public_key: keys[i].public_key(),
+        };
+        let route = Route {
+            hops: [hop(0), hop(1), hop(2)],
+            delays: [Delay::from_millis(1); 2],
+        };
+        let reply_path = [1, 0, 3];
+        let back = Route {
+            hops: reply_path.map(hop),
+            delays: [Delay::ZERO; 2],
+        };
+        let (surb, surb_keys) = Surb::create(&mut rng, &back).unwrap();
+
+        let mut first = [0u8; PACKET_LEN];
+        let surbs = [surb.clone()];
+        PacketBuilder::new(&route)
+            .surbs(&surbs)
+            .build_with_fixed_randomness_for_testing_only(&[9; 32], SEQ_NO, CODEC, BODY, &mut first)
+            .unwrap();
+        let mut chunk = [0u8; MESSAGE_LEN];
+        payload::encode_forward_chunk(CODEC, &surbs, BODY, SEQ_NO, &mut chunk).unwrap();
+
+        let mut reply = [0u8; PACKET_LEN];
+        surb.build_reply_with_fixed_randomness_for_testing_only(SEQ_NO, b"response", &mut reply)
+            .unwrap();
+        let mut reply_chunk = [0u8; MESSAGE_LEN];
+        payload::encode_reply_chunk(b"response", SEQ_NO, &mut reply_chunk).unwrap();
+
+        Fixture {
+            at_hop: forward_all(&keys, [0, 1, 2], first),
+            reply_at_hop: forward_all(&keys, reply_path, reply),
+            keys,
+            chunk,
+            reply_path,
+            reply_chunk,
+            surb_keys,
+            surb,
+        }
+    })
+}
+
+/// Replaces the packet's β and γ so that `hop_key` decrypts β to `block` (its first 576
+/// bytes) and the MAC verifies: the fuzzer then controls the authenticated routing block.
+pub fn steer_routing_block(hop_key: &NodeSecretKey, packet: &mut [u8; PACKET_LEN], block: &[u8]) {
+    let secrets = hop_key.hop_secrets(packet).unwrap();
+    let keys = secrets.keys();
+    let mut beta = [0u8; 576];
+    for (b, v) in beta.iter_mut().zip(block) {
+        *b = *v;
+    }
+    hazmat::aes128_ctr(*keys.aes_key(), *keys.iv(), 0, &mut beta);
+    let gamma = hazmat::mac16(keys.mac_key(), &beta);
+    packet[32..608].copy_from_slice(&beta);
+    packet[608..624].copy_from_slice(&gamma);
+}
+
+/// XORs `wanted ⊕ known` into the payload at `offset`, so that whoever recovers `known`
+/// there recovers `wanted` instead (δ is malleable: MIX.md §3).
+pub fn steer_payload(packet: &mut [u8; PACKET_LEN], offset: usize, known: &[u8], wanted: &[u8]) {
+    for ((p, k), w) in packet[offset..].iter_mut().zip(known).zip(wanted) {
+        *p ^= k ^ w;
+    }
+}
