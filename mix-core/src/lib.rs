@@ -78,8 +78,15 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::print_stdout,
+        clippy::print_stderr
     )
+)]
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
 )]
 
 #[cfg(feature = "alloc")]

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs every test suite of the workspace, installing whatever is missing first.
+#
+#   scripts/test-all.sh            # everything
+#   FUZZ_SECONDS=0 scripts/test-all.sh   # skip the fuzz smoke run
+#
+# Steps: formatting, clippy, native tests (unit, golden vectors, properties, examples, benches
+# in test mode, doc tests), the no_std builds, the wasm32 tests under wasm-bindgen's runner, a
+# short run of every fuzz target, and the example. Exit 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-60}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+started=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# --- tools -------------------------------------------------------------------------------
+step "checking tools"
+for target in wasm32-unknown-unknown thumbv7em-none-eabi; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    echo "installing rust target $target"
+    rustup target add "$target"
+  fi
+done
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$wbg_version" ]; then
+  echo "error: no wasm-bindgen in Cargo.lock" >&2
+  exit 1
+fi
+if ! have wasm-bindgen-test-runner || [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
+  echo "installing wasm-bindgen-cli $wbg_version (about 2 minutes)"
+  cargo install wasm-bindgen-cli --version "$wbg_version" --locked --quiet
+fi
+if ! have node; then
+  echo "installing Node.js (the wasm-bindgen test runner needs it)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs; else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs; fi
+fi
+fuzz=yes
+if [ "$FUZZ_SECONDS" = 0 ]; then
+  fuzz=no
+elif ! rustup toolchain list | grep -q '^nightly'; then
+  echo "warning: no nightly toolchain: the fuzz smoke run is skipped" >&2
+  fuzz=no
+elif ! have cargo-fuzz; then
+  echo "installing cargo-fuzz (about 1 minute)"
+  cargo install cargo-fuzz --locked --quiet
+fi
+
+# --- checks ------------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
+
+step "cargo clippy (workspace, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "native tests: unit, golden vectors, properties, examples, benches (test mode)"
+cargo test --workspace --all-targets --locked
+
+step "doc tests"
+cargo test --workspace --doc --locked
+
+step "no_std builds (thumbv7em-none-eabi): without alloc, and with it"
+cargo build -p mix-core --no-default-features --target thumbv7em-none-eabi --locked
+cargo build -p mix-core --target thumbv7em-none-eabi --locked
+
+step "wasm32 tests (wasm-bindgen-test-runner on Node.js)"
+cargo test -p mix-core --target wasm32-unknown-unknown --locked
+
+if [ "$fuzz" = yes ]; then
+  for t in decode_packet peel decode_surb decode_mix_message; do
+    step "fuzz smoke: $t for ${FUZZ_SECONDS}s"
+    log="target/fuzz-smoke-$t.log"
+    mkdir -p target
+    if ! (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -max_len=5000) >"$log" 2>&1; then
+      tail -40 "$log"
+      echo "error: fuzz target $t failed (full log: $log)" >&2
+      exit 1
+    fi
+    grep -E '^(#[0-9]+ +DONE|Done )' "$log" || true
+  done
+fi
+
+step "example: the in-memory mixnet"
+cargo run -q --release -p build-and-peel --locked
+
+step "all tests passed in $(( $(date +%s) - started ))s"
