@@ -20,7 +20,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use mix_core::hazmat;
 use mix_core::params::{ADDR_LEN, HEADER_LEN, MESSAGE_LEN, SURB_LEN};
-use mix_core::payload::{encode_forward_chunk, encode_forward_message, encode_reply_chunk};
+use mix_core::payload::{self, encode_forward_chunk, encode_forward_message, encode_reply_chunk};
 use mix_core::*;
 use serde_json::Value;
 
@@ -417,6 +417,7 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
     c.value(at, "processing (number of hops)", steps.len(), PATH_LEN);
     for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
         let at = At { case, hop: Some(i) };
+        c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
         c.hex(at, "alpha_in", &current[..32], &step["alpha_in"]);
         let secrets = match secret_keys[i].hop_secrets(&current) {
             Ok(s) => s,
@@ -597,6 +598,7 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
     let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
     for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
         let at = At { case, hop: Some(i) };
+        c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
         let status = step["status"].as_str().unwrap_or_default();
         match peel(&secret_keys[i], &mut filter, 0, &mut current) {
             Ok(Action::Forward {
@@ -629,16 +631,21 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
                     &sha256(payload.as_slice()),
                     &step["delta_prime_sha256"],
                 );
-                c.value(
-                    at,
-                    "recovered_codec",
-                    Some(""),
-                    step["recovered_codec"].as_str(),
-                );
                 match surb_keys.open_reply(payload) {
                     Ok(body) => c.hex(at, "recovered_reply", body, &step["recovered_reply"]),
                     Err(e) => c.fail(at, "recovered_reply", e),
                 }
+                // `open_reply` decrypted in place: decode the codec from the opened chunk.
+                let chunk: &[u8; MESSAGE_LEN] = payload[16..].try_into().unwrap();
+                let codec = payload::unpad(chunk)
+                    .and_then(payload::decode_mix_message)
+                    .map(|(codec, _)| codec);
+                c.value(
+                    at,
+                    "recovered_codec",
+                    codec.ok(),
+                    step["recovered_codec"].as_str(),
+                );
             }
             Ok(other) => c.fail(at, "status", format!("got {other:?}, want {status}")),
             Err(e) => c.fail(at, "status", format!("got error {e}, want {status}")),
