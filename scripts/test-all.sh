@@ -63,6 +63,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "native tests: unit, golden vectors, properties, examples, benches (test mode)"
 cargo test --workspace --all-targets --locked
 
+# .cargo/config.toml builds curve25519-dalek with run-time AVX-512/AVX2/serial dispatch; a CPU
+# without IFMA takes another path, so the vectors and properties run on each backend too.
+for backend in simd serial; do
+  step "golden vectors and properties on curve25519-dalek's $backend backend"
+  RUSTFLAGS="--cfg curve25519_dalek_backend=\"$backend\"" CARGO_TARGET_DIR="target/backend-$backend" \
+    cargo test -q -p mix-core --tests --locked
+done
+
 step "doc tests"
 cargo test --workspace --doc --locked
 

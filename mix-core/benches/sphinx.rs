@@ -344,6 +344,12 @@ fn summary(started: std::time::SystemTime) {
         (modified >= started).then(|| mean(group, name)).flatten()
     };
     println!("\n== mix-core vs sphinx-packet 0.8 (means; ratio = ours / theirs) ==");
+    #[cfg(target_arch = "x86_64")]
+    println!(
+        "CPU: avx2 {}, avx512ifma {} (curve25519-dalek picks its backend at run time when built with this repo's .cargo/config.toml)",
+        std::arch::is_x86_feature_detected!("avx2"),
+        std::arch::is_x86_feature_detected!("avx512ifma"),
+    );
     let mut rows = Vec::new();
     for n in SURB_COUNTS {
         rows.push((
