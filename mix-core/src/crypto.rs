@@ -210,10 +210,14 @@ pub(crate) struct ScalarChain {
 impl ScalarChain {
     /// Starts the chain with the ephemeral secret `x`.
     pub(crate) fn start(x: &[u8; 32]) -> Self {
-        let clamped = clamp_integer(*x);
+        let first = clamp_integer(*x);
+        let mut clamped = [[0u8; 32]; crate::params::PATH_LEN];
+        if let Some(slot) = clamped.first_mut() {
+            *slot = first;
+        }
         Self {
-            product: Scalar::from_bytes_mod_order(clamped),
-            clamped: [clamped, [0; 32], [0; 32]],
+            product: Scalar::from_bytes_mod_order(first),
+            clamped,
             len: 1,
         }
     }
