@@ -317,6 +317,42 @@ fn case_route(c: &mut Checker, at: At<'_>, v: &Value) -> Option<CaseRoute> {
     })
 }
 
+/// The checks of an intermediate hop's step: status, next hop, delay, outgoing packet.
+fn intermediate(
+    c: &mut Checker,
+    at: At<'_>,
+    step: &Value,
+    next_hop: &Address,
+    delay: Delay,
+    packet: &[u8],
+) {
+    let status = step["status"].as_str().unwrap_or_default();
+    c.value(at, "status", "Intermediate", status);
+    c.hex(
+        at,
+        "next_hop_94B",
+        &next_hop.to_bytes(),
+        &step["next_hop_94B"],
+    );
+    c.value(
+        at,
+        "delay_ms",
+        Some(u64::from(delay.as_millis())),
+        step["delay_ms"].as_u64(),
+    );
+    c.hex(at, "packet_out_4608B", packet, &step["packet_out_4608B"]);
+}
+
+/// A case's `processing` list, checked to have one step per hop.
+fn steps(c: &mut Checker, at: At<'_>, v: &Value) -> Vec<Value> {
+    let steps = field(c, at, v, "processing")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    c.value(at, "processing (number of hops)", steps.len(), PATH_LEN);
+    steps
+}
+
 fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>) {
     let at = At { case, hop: None };
     let Some(CaseRoute { secret_keys, route }) = case_route(c, at, v) else {
@@ -410,11 +446,7 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
     let mut filters: Vec<_> = (0..PATH_LEN)
         .map(|_| MemoryReplayFilter::new(ReplayConfig::default()))
         .collect();
-    let steps = field(c, at, v, "processing")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    c.value(at, "processing (number of hops)", steps.len(), PATH_LEN);
+    let steps = steps(c, at, v);
     for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
         let at = At { case, hop: Some(i) };
         c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
@@ -455,22 +487,7 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
                 next_hop,
                 delay,
                 packet,
-            }) => {
-                c.value(at, "status", "Intermediate", status);
-                c.hex(
-                    at,
-                    "next_hop_94B",
-                    &next_hop.to_bytes(),
-                    &step["next_hop_94B"],
-                );
-                c.value(
-                    at,
-                    "delay_ms",
-                    Some(u64::from(delay.as_millis())),
-                    step["delay_ms"].as_u64(),
-                );
-                c.hex(at, "packet_out_4608B", packet, &step["packet_out_4608B"]);
-            }
+            }) => intermediate(c, at, step, &next_hop, delay, packet),
             Ok(Action::Exit {
                 destination,
                 message,
@@ -590,11 +607,7 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
     let Some(mut current) = hex_vec(c, at, v, "reply_packet_4608B") else {
         return;
     };
-    let steps = field(c, at, v, "processing")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    c.value(at, "processing (number of hops)", steps.len(), PATH_LEN);
+    let steps = steps(c, at, v);
     let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
     for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
         let at = At { case, hop: Some(i) };
@@ -605,22 +618,7 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
                 next_hop,
                 delay,
                 packet,
-            }) => {
-                c.value(at, "status", "Intermediate", status);
-                c.hex(
-                    at,
-                    "next_hop_94B",
-                    &next_hop.to_bytes(),
-                    &step["next_hop_94B"],
-                );
-                c.value(
-                    at,
-                    "delay_ms",
-                    Some(u64::from(delay.as_millis())),
-                    step["delay_ms"].as_u64(),
-                );
-                c.hex(at, "packet_out_4608B", packet, &step["packet_out_4608B"]);
-            }
+            }) => intermediate(c, at, step, &next_hop, delay, packet),
             Ok(Action::Reply { surb_id, payload }) => {
                 c.value(at, "status", "Reply", status);
                 c.hex(at, "surb_id", surb_id.as_bytes(), &step["surb_id"]);
