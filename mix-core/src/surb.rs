@@ -21,7 +21,7 @@ use crate::address::Address;
 use crate::builder::{self, PathSecrets, Route};
 use crate::crypto::{self, Keystream, label};
 use crate::error::{BuildError, DecodeError, SurbError};
-use crate::keys::{HopKeys, SharedSecret};
+use crate::keys::SharedSecret;
 use crate::params::{
     ADDR_LEN, HEADER_LEN, PACKET_LEN, PATH_LEN, PAYLOAD_LEN, PAYLOAD_ZERO_PREFIX_LEN,
     REPLY_KEY_LEN, SEQ_NO_LEN, SURB_ID_LEN, SURB_LEN,
@@ -186,7 +186,7 @@ impl Surb {
         out: &mut [u8],
     ) -> Result<usize, BuildError> {
         let (header, payload) = builder::packet_parts(out)?;
-        let layer = reply_layer(&self.reply_key);
+        let layer = payload_layer(&self.reply_key);
         builder::write_payload(
             payload,
             &Outgoing::Reply { body },
@@ -212,9 +212,10 @@ impl fmt::Debug for Surb {
     }
 }
 
-/// The payload layer a SURB's user adds, keyed by `k̃` with the `delta_…` labels.
-fn reply_layer(reply_key: &[u8; REPLY_KEY_LEN]) -> Keystream {
-    Keystream::derive(reply_key, label::DELTA_AES_KEY, label::DELTA_IV)
+/// A payload layer keyed with the `delta_…` labels: the one a SURB's user adds with `k̃`, and
+/// those of the return path's hops with their shared secrets.
+fn payload_layer(secret: &[u8]) -> Keystream {
+    Keystream::derive(secret, label::DELTA_AES_KEY, label::DELTA_IV)
 }
 
 /// Serialized length of [`SurbKeys`]: id ‖ reply key ‖ three 32-byte secrets.
@@ -249,9 +250,9 @@ impl SurbKeys {
     /// [`SurbError::Malformed`] if the opened chunk does not decode.
     pub fn open_reply<'a>(&self, payload: &'a mut [u8]) -> Result<&'a [u8], SurbError> {
         let payload: &mut [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SurbError::Length)?;
-        reply_layer(&self.reply_key).apply(payload);
+        payload_layer(&self.reply_key).apply(payload);
         for secret in &self.secrets {
-            HopKeys::derive(secret).payload().apply(payload);
+            payload_layer(secret.as_bytes()).apply(payload);
         }
         let (zeros, chunk) = payload
             .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
