@@ -311,11 +311,14 @@ fn output_dir() -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return PathBuf::from(home);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    target.join("criterion")
+    // Benches run in the package directory; a relative CARGO_TARGET_DIR (and cargo's default
+    // `target`) is relative to the workspace root. `join` keeps an absolute one as it is.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(target)
+        .join("criterion")
 }
 
 /// Mean time of a finished bench, from criterion's own estimates.
