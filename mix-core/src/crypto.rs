@@ -60,11 +60,22 @@ pub(crate) struct Keystream {
 }
 
 impl Keystream {
-    pub(crate) fn derive(secret: &[u8], key_label: &[u8], iv_label: &[u8]) -> Self {
+    fn derive(secret: &[u8], key_label: &[u8], iv_label: &[u8]) -> Self {
         Self {
             key: kdf(key_label, secret),
             iv: kdf(iv_label, secret),
         }
+    }
+
+    /// The β keystream of a hop: `aes_key`, `iv`.
+    pub(crate) fn header(secret: &[u8]) -> Self {
+        Self::derive(secret, label::AES_KEY, label::IV)
+    }
+
+    /// A δ keystream: `delta_aes_key`, `delta_iv`, from a hop's shared secret or a SURB's
+    /// reply key.
+    pub(crate) fn payload(secret: &[u8]) -> Self {
+        Self::derive(secret, label::DELTA_AES_KEY, label::DELTA_IV)
     }
 
     pub(crate) fn from_parts(key: [u8; K], iv: [u8; K]) -> Self {

@@ -128,9 +128,9 @@ impl HopKeys {
     pub fn derive(secret: &SharedSecret) -> Self {
         let s = secret.as_bytes();
         Self {
-            header: Keystream::derive(s, label::AES_KEY, label::IV),
+            header: Keystream::header(s),
             mac_key: crypto::kdf(label::MAC_KEY, s),
-            payload: Keystream::derive(s, label::DELTA_AES_KEY, label::DELTA_IV),
+            payload: Keystream::payload(s),
         }
     }
 

@@ -19,7 +19,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::address::Address;
 use crate::builder::{self, PathSecrets, Route};
-use crate::crypto::{self, Keystream, label};
+use crate::crypto::{self, Keystream};
 use crate::error::{BuildError, DecodeError, SurbError};
 use crate::keys::SharedSecret;
 use crate::params::{
@@ -186,7 +186,7 @@ impl Surb {
         out: &mut [u8],
     ) -> Result<usize, BuildError> {
         let (header, payload) = builder::packet_parts(out)?;
-        let layer = payload_layer(&self.reply_key);
+        let layer = Keystream::payload(&self.reply_key);
         builder::write_payload(
             payload,
             &Outgoing::Reply { body },
@@ -210,12 +210,6 @@ impl fmt::Debug for Surb {
             .field("first_hop", &self.first_hop)
             .finish_non_exhaustive()
     }
-}
-
-/// A payload layer keyed with the `delta_…` labels: the one a SURB's user adds with `k̃`, and
-/// those of the return path's hops with their shared secrets.
-fn payload_layer(secret: &[u8]) -> Keystream {
-    Keystream::derive(secret, label::DELTA_AES_KEY, label::DELTA_IV)
 }
 
 /// Serialized length of [`SurbKeys`]: id ‖ reply key ‖ three 32-byte secrets.
@@ -250,9 +244,9 @@ impl SurbKeys {
     /// [`SurbError::Malformed`] if the opened chunk does not decode.
     pub fn open_reply<'a>(&self, payload: &'a mut [u8]) -> Result<&'a [u8], SurbError> {
         let payload: &mut [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SurbError::Length)?;
-        payload_layer(&self.reply_key).apply(payload);
+        Keystream::payload(&self.reply_key).apply(payload);
         for secret in &self.secrets {
-            payload_layer(secret.as_bytes()).apply(payload);
+            Keystream::payload(secret.as_bytes()).apply(payload);
         }
         let (zeros, chunk) = payload
             .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
