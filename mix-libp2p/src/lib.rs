@@ -1,1 +1,333 @@
-//! The libp2p `/mix/1.0.0` protocol.
+#![doc = include_str!("../README.md")]
+
+mod address;
+pub mod client;
+mod handler;
+mod protocol;
+mod rate;
+
+use std::collections::{HashMap, VecDeque};
+use std::task::{Context, Poll};
+
+use libp2p::core::Endpoint;
+use libp2p::core::transport::PortUse;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour, NotifyHandler,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+use libp2p::{Multiaddr, PeerId};
+use web_time::Instant;
+
+pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
+pub use client::{Client, ClientError, Destination, MixNode, Outgoing, RequestId, SendOptions};
+pub use handler::{FromBehaviour, Handler, ToBehaviour};
+pub use protocol::{Frame, PROTOCOL_NAME};
+pub use rate::RateLimiter;
+
+/// Settings of the `/mix/1.0.0` behaviour.
+#[derive(Debug, Clone)]
+pub struct Config {
+    proof_len: usize,
+    max_inbound_streams: usize,
+    max_queued_per_peer: usize,
+    packets_per_second: u32,
+    burst: u32,
+}
+
+impl Config {
+    /// The defaults: no per-hop proof (frames of exactly 4608 bytes), at most 8 inbound
+    /// `/mix/1.0.0` streams per connection, at most 1024 frames queued per peer, and at most
+    /// 5000 packets per second from one peer with bursts of 5000.
+    pub fn new() -> Self {
+        Self {
+            proof_len: 0,
+            max_inbound_streams: 8,
+            max_queued_per_peer: 1024,
+            packets_per_second: 5000,
+            burst: 5000,
+        }
+    }
+
+    /// Frames carry a per-hop proof of this many bytes after the packet (MIX.md §13.1).
+    pub fn with_proof_len(mut self, bytes: usize) -> Self {
+        self.proof_len = bytes;
+        self
+    }
+
+    /// The most inbound streams one connection may hold open; more are closed at once.
+    pub fn with_max_inbound_streams(mut self, streams: usize) -> Self {
+        self.max_inbound_streams = streams;
+        self
+    }
+
+    /// The most frames waiting for one peer (for its dial, or its stream); more fail with
+    /// [`SendFailure::QueueFull`].
+    pub fn with_max_queued_per_peer(mut self, frames: usize) -> Self {
+        self.max_queued_per_peer = frames.max(1);
+        self
+    }
+
+    /// The sustained rate and the burst of packets accepted from one peer; more are dropped
+    /// as [`DropReason::RateLimited`].
+    pub fn with_rate_limit(mut self, packets_per_second: u32, burst: u32) -> Self {
+        self.packets_per_second = packets_per_second;
+        self.burst = burst.max(1);
+        self
+    }
+
+    /// The proof size frames carry.
+    pub fn proof_len(&self) -> usize {
+        self.proof_len
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why inbound bytes were dropped before they became a packet. Never told to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// A frame of the wrong length (read and discarded).
+    Length,
+    /// A length prefix above the frame size: the stream was closed.
+    Oversize,
+    /// A stream beyond the per-connection limit: closed at once.
+    StreamLimit,
+    /// A packet beyond the peer's rate limit.
+    RateLimited,
+}
+
+/// Why outgoing frames were not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendFailure {
+    /// The peer could not be dialed.
+    #[error("the peer could not be dialed")]
+    Dial,
+    /// The peer does not speak `/mix/1.0.0`.
+    #[error("the peer does not speak /mix/1.0.0")]
+    Unsupported,
+    /// Writing failed twice (the stream was reopened once).
+    #[error("the mix stream failed")]
+    Stream,
+    /// Too many frames were already waiting for the peer.
+    #[error("too many frames queued for the peer")]
+    QueueFull,
+    /// The connection closed with frames still queued.
+    #[error("the connection closed")]
+    ConnectionClosed,
+}
+
+/// What the behaviour reports.
+#[derive(Debug)]
+pub enum Event {
+    /// A frame of the right length arrived from `peer`, within its rate limit.
+    Received {
+        /// The previous hop (never the original sender, unless it is the first hop).
+        peer: PeerId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Inbound bytes from `peer` were dropped.
+    Dropped {
+        /// Who sent them.
+        peer: PeerId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// Frames for `peer` were not delivered.
+    SendFailed {
+        /// The intended next hop.
+        peer: PeerId,
+        /// How many frames.
+        frames: usize,
+        /// Why.
+        reason: SendFailure,
+    },
+}
+
+/// The `/mix/1.0.0` network behaviour: delivers frames to peers (dialing them when needed)
+/// and reports the frames peers send. Packet processing is the caller's (see `mix_core::peel`).
+#[derive(Debug)]
+pub struct Behaviour {
+    config: Config,
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    /// Frames waiting for a connection to their peer.
+    pending: HashMap<PeerId, VecDeque<Frame>>,
+    limiter: RateLimiter,
+    events: VecDeque<ToSwarm<Event, FromBehaviour>>,
+}
+
+impl Behaviour {
+    /// A behaviour with `config`.
+    pub fn new(config: Config) -> Self {
+        let limiter = RateLimiter::new(config.packets_per_second, config.burst);
+        Self {
+            config,
+            connections: HashMap::new(),
+            pending: HashMap::new(),
+            limiter,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Sends `frame` to `peer` on its pooled `/mix/1.0.0` stream, dialing `addresses` first if
+    /// there is no connection. Failures are reported as [`Event::SendFailed`].
+    pub fn send(&mut self, peer: PeerId, addresses: Vec<Multiaddr>, frame: Frame) {
+        if let Some(connection) = self.connections.get(&peer).and_then(|c| c.first()) {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(*connection),
+                event: FromBehaviour::Send(frame),
+            });
+            return;
+        }
+        let queue = self.pending.entry(peer).or_default();
+        if queue.len() >= self.config.max_queued_per_peer {
+            self.events
+                .push_back(ToSwarm::GenerateEvent(Event::SendFailed {
+                    peer,
+                    frames: 1,
+                    reason: SendFailure::QueueFull,
+                }));
+            return;
+        }
+        let first = queue.is_empty();
+        queue.push_back(frame);
+        if first {
+            self.events.push_back(ToSwarm::Dial {
+                opts: DialOpts::peer_id(peer)
+                    .addresses(addresses)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+            });
+        }
+    }
+
+    /// Whether there is a connection to `peer`.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connections.contains_key(peer)
+    }
+
+    /// Frames waiting for a dial, over all peers.
+    pub fn pending_frames(&self) -> usize {
+        self.pending.values().map(VecDeque::len).sum()
+    }
+
+    fn new_handler(&self) -> Handler {
+        Handler::new(self.config.clone())
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler())
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(e) => {
+                self.connections
+                    .entry(e.peer_id)
+                    .or_default()
+                    .push(e.connection_id);
+                if let Some(frames) = self.pending.remove(&e.peer_id) {
+                    for frame in frames {
+                        self.events.push_back(ToSwarm::NotifyHandler {
+                            peer_id: e.peer_id,
+                            handler: NotifyHandler::One(e.connection_id),
+                            event: FromBehaviour::Send(frame),
+                        });
+                    }
+                }
+            }
+            FromSwarm::ConnectionClosed(e) => {
+                if let Some(list) = self.connections.get_mut(&e.peer_id) {
+                    list.retain(|c| *c != e.connection_id);
+                    if list.is_empty() {
+                        self.connections.remove(&e.peer_id);
+                        self.limiter.forget(&e.peer_id);
+                    }
+                }
+            }
+            FromSwarm::DialFailure(e) => {
+                let Some(peer) = e.peer_id else { return };
+                if matches!(e.error, DialError::DialPeerConditionFalse(_)) {
+                    return;
+                }
+                if self.connections.contains_key(&peer) {
+                    return;
+                }
+                if let Some(frames) = self.pending.remove(&peer) {
+                    tracing::debug!(%peer, error = %e.error, "mix next hop unreachable");
+                    self.events
+                        .push_back(ToSwarm::GenerateEvent(Event::SendFailed {
+                            peer,
+                            frames: frames.len(),
+                            reason: SendFailure::Dial,
+                        }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        let event = match event {
+            ToBehaviour::Received(frame) => {
+                if self.limiter.try_acquire(peer, Instant::now()) {
+                    Event::Received { peer, frame }
+                } else {
+                    Event::Dropped {
+                        peer,
+                        reason: DropReason::RateLimited,
+                    }
+                }
+            }
+            ToBehaviour::Dropped(reason) => Event::Dropped { peer, reason },
+            ToBehaviour::SendFailed { frames, reason } => Event::SendFailed {
+                peer,
+                frames,
+                reason,
+            },
+        };
+        self.events.push_back(ToSwarm::GenerateEvent(event));
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        match self.events.pop_front() {
+            Some(event) => Poll::Ready(event),
+            None => Poll::Pending,
+        }
+    }
+}

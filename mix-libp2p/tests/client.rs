@@ -1,0 +1,497 @@
+//! The sender against mix-core's per-hop processing: whole requests and replies routed hop by
+//! hop in memory, path rules, timeouts and redundancy.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use mix_core::{
+    Action, DelayStrategy, ExitMessage, MemoryReplayFilter, NodeSecretKey, PACKET_LEN,
+    ReplayConfig, peel,
+};
+use mix_libp2p::client::ReplyOutcome;
+use mix_libp2p::{Client, ClientError, Destination, MixNode, SendOptions, from_multiaddr};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use web_time::Instant;
+
+const CODEC: &str = "/vac/waku/lightpush/3.0.0";
+
+struct Node {
+    entry: MixNode,
+    secret: NodeSecretKey,
+    filter: MemoryReplayFilter,
+}
+
+fn node(rng: &mut ChaCha20Rng, port: u16) -> Node {
+    let peer = Keypair::generate_secp256k1().public().to_peer_id();
+    let secret = NodeSecretKey::generate(rng);
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    Node {
+        entry: MixNode::new(peer, vec![addr], secret.public_key()).unwrap(),
+        secret,
+        filter: MemoryReplayFilter::new(ReplayConfig::default()),
+    }
+}
+
+struct World {
+    rng: ChaCha20Rng,
+    nodes: HashMap<PeerId, Node>,
+    client: Client,
+    client_peer: PeerId,
+}
+
+fn world(n: usize) -> World {
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let me = node(&mut rng, 9000);
+    let client_peer = me.entry.peer_id;
+    let mut client = Client::new(
+        me.entry.clone(),
+        me.secret.clone(),
+        DelayStrategy::NoSampling,
+    );
+    let mut nodes = HashMap::new();
+    nodes.insert(client_peer, me);
+    for i in 0..n {
+        let nd = node(&mut rng, 9001 + i as u16);
+        client.insert_node(nd.entry.clone());
+        nodes.insert(nd.entry.peer_id, nd);
+    }
+    World {
+        rng,
+        nodes,
+        client,
+        client_peer,
+    }
+}
+
+/// What a packet did after travelling hop by hop from `peer`.
+enum End {
+    Exit {
+        at: PeerId,
+        codec: String,
+        body: Vec<u8>,
+        surbs: Vec<mix_core::Surb>,
+    },
+    Reply {
+        at: PeerId,
+        surb_id: mix_core::SurbId,
+        payload: Box<[u8; mix_core::PAYLOAD_LEN]>,
+    },
+}
+
+fn route(
+    world: &mut World,
+    mut peer: PeerId,
+    mut packet: Box<[u8; PACKET_LEN]>,
+    path: &mut Vec<PeerId>,
+) -> End {
+    loop {
+        path.push(peer);
+        let node = world.nodes.get_mut(&peer).expect("hop is a known node");
+        match peel(&node.secret, &mut node.filter, 0, packet.as_mut_slice()).expect("peels") {
+            Action::Forward { next_hop, .. } => {
+                peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap();
+            }
+            Action::Exit {
+                destination,
+                message,
+            } => {
+                assert!(destination.is_none(), "exit == destination");
+                let ExitMessage::Request { codec, surbs, body } = message else {
+                    panic!("cover")
+                };
+                return End::Exit {
+                    at: peer,
+                    codec: codec.into(),
+                    body: body.to_vec(),
+                    surbs: surbs.iter().collect(),
+                };
+            }
+            Action::Reply { surb_id, payload } => {
+                return End::Reply {
+                    at: peer,
+                    surb_id,
+                    payload: Box::new(*payload),
+                };
+            }
+        }
+    }
+}
+
+#[test]
+fn a_request_and_its_reply_travel_three_hops_each_way() {
+    let mut w = world(5);
+    let service = *w.client.nodes().nth(2).map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    let (id, out) = w
+        .client
+        .send(
+            &mut w.rng,
+            now,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"hello",
+            SendOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(w.client.pending_requests(), 1);
+    let first = out.into_iter().next().unwrap();
+    let mut path = Vec::new();
+    let End::Exit {
+        at,
+        codec,
+        body,
+        surbs,
+    } = route(&mut w, first.peer, first.frame.packet, &mut path)
+    else {
+        panic!("expected an exit");
+    };
+    assert_eq!(
+        (at, codec.as_str(), body.as_slice(), surbs.len()),
+        (service, CODEC, &b"hello"[..], 1)
+    );
+    assert_eq!(path.len(), 3);
+    assert_eq!(
+        path.iter().collect::<HashSet<_>>().len(),
+        3,
+        "distinct hops: {path:?}"
+    );
+    assert!(!path.contains(&w.client_peer));
+
+    let mut reply = Box::new([0u8; PACKET_LEN]);
+    surbs[0]
+        .build_reply(&mut w.rng, b"ack", reply.as_mut_slice())
+        .unwrap();
+    let first_hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
+    let mut back = Vec::new();
+    let End::Reply {
+        at,
+        surb_id,
+        mut payload,
+    } = route(&mut w, first_hop, reply, &mut back)
+    else {
+        panic!("expected a reply");
+    };
+    assert_eq!(at, w.client_peer);
+    assert_eq!(back.len(), 3);
+    assert!(
+        !back[..2].contains(&service),
+        "the SURB path avoids the exit"
+    );
+    assert_eq!(
+        w.client.on_reply(surb_id, &mut payload),
+        ReplyOutcome::Delivered {
+            request: id,
+            body: b"ack".to_vec()
+        }
+    );
+    assert_eq!(w.client.pending_requests(), 0);
+    // The same SURB id again is unknown: first reply wins.
+    assert_eq!(
+        w.client.on_reply(surb_id, &mut payload),
+        ReplyOutcome::Unknown
+    );
+}
+
+#[test]
+fn a_tampered_reply_is_invalid_and_the_request_stays_pending() {
+    let mut w = world(4);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let (_, out) = w
+        .client
+        .send(
+            &mut w.rng,
+            Instant::now(),
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"x",
+            SendOptions::default(),
+        )
+        .unwrap();
+    let first = out.into_iter().next().unwrap();
+    let End::Exit { surbs, .. } = route(&mut w, first.peer, first.frame.packet, &mut Vec::new())
+    else {
+        panic!()
+    };
+    let mut reply = Box::new([0u8; PACKET_LEN]);
+    surbs[0]
+        .build_reply(&mut w.rng, b"ack", reply.as_mut_slice())
+        .unwrap();
+    reply[mix_core::HEADER_LEN + 3] ^= 1; // δ's zero prefix: no MAC covers δ, the prefix check does
+    let first_hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
+    let End::Reply {
+        surb_id,
+        mut payload,
+        ..
+    } = route(&mut w, first_hop, reply, &mut Vec::new())
+    else {
+        panic!()
+    };
+    assert_eq!(
+        w.client.on_reply(surb_id, &mut payload),
+        ReplyOutcome::Invalid
+    );
+    assert_eq!(w.client.pending_requests(), 1);
+}
+
+#[test]
+fn requests_time_out_and_are_forgotten() {
+    let mut w = world(4);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let t0 = Instant::now();
+    let opts = SendOptions {
+        timeout: Duration::from_secs(2),
+        ..SendOptions::default()
+    };
+    let (a, _) = w
+        .client
+        .send(
+            &mut w.rng,
+            t0,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"a",
+            opts,
+        )
+        .unwrap();
+    let (b, _) = w
+        .client
+        .send(
+            &mut w.rng,
+            t0 + Duration::from_secs(1),
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"b",
+            opts,
+        )
+        .unwrap();
+    assert_eq!(w.client.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    assert!(w.client.expire(t0 + Duration::from_millis(1999)).is_empty());
+    assert_eq!(w.client.expire(t0 + Duration::from_secs(2)), vec![a]);
+    assert_eq!(w.client.expire(t0 + Duration::from_secs(10)), vec![b]);
+    assert_eq!(w.client.next_deadline(), None);
+    // No SURBs: nothing to wait for.
+    let none = SendOptions { surbs: 0, ..opts };
+    w.client
+        .send(
+            &mut w.rng,
+            t0,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"c",
+            none,
+        )
+        .unwrap();
+    assert_eq!(w.client.pending_requests(), 0);
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_built() {
+    let mut w = world(2);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    let dest = Destination::ExitIsDestination(service);
+    assert_eq!(
+        w.client
+            .send(&mut w.rng, now, &dest, CODEC, b"x", SendOptions::default())
+            .unwrap_err(),
+        ClientError::NoRoute {
+            needed: 2,
+            available: 1
+        }
+    );
+    let mut w = world(4);
+    let max = Client::max_message_len(CODEC, 1).unwrap();
+    assert_eq!(max, 3201, "WAKU.md §4: 3201 bytes with one SURB");
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let dest = Destination::ExitIsDestination(service);
+    assert!(
+        w.client
+            .send(
+                &mut w.rng,
+                now,
+                &dest,
+                CODEC,
+                &vec![0; max],
+                SendOptions::default()
+            )
+            .is_ok()
+    );
+    assert_eq!(
+        w.client
+            .send(
+                &mut w.rng,
+                now,
+                &dest,
+                CODEC,
+                &vec![0; max + 1],
+                SendOptions::default()
+            )
+            .unwrap_err(),
+        ClientError::MessageTooLong { max_len: max }
+    );
+    let stranger = Keypair::generate_secp256k1().public().to_peer_id();
+    assert_eq!(
+        w.client
+            .send(
+                &mut w.rng,
+                now,
+                &Destination::ExitIsDestination(stranger),
+                CODEC,
+                b"x",
+                SendOptions::default()
+            )
+            .unwrap_err(),
+        ClientError::UnknownDestination(stranger)
+    );
+    let zero = SendOptions {
+        redundancy: 0,
+        ..SendOptions::default()
+    };
+    assert!(matches!(
+        w.client.send(&mut w.rng, now, &dest, CODEC, b"x", zero),
+        Err(ClientError::InvalidOptions(_))
+    ));
+}
+
+#[test]
+fn forward_mode_names_the_destination_and_picks_an_exit() {
+    let mut w = world(4);
+    let dest_peer = Keypair::generate_secp256k1().public().to_peer_id();
+    let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/7777/p2p/{dest_peer}")
+        .parse()
+        .unwrap();
+    let dest = from_multiaddr(&addr, None).unwrap();
+    let (_, out) = w
+        .client
+        .send(
+            &mut w.rng,
+            Instant::now(),
+            &Destination::Forward(dest),
+            CODEC,
+            b"fwd",
+            SendOptions::default(),
+        )
+        .unwrap();
+    let first = out.into_iter().next().unwrap();
+    let mut peer = first.peer;
+    let mut packet = first.frame.packet;
+    let mut hops = 0;
+    loop {
+        hops += 1;
+        let node = w.nodes.get_mut(&peer).unwrap();
+        match peel(&node.secret, &mut node.filter, 0, packet.as_mut_slice()).unwrap() {
+            Action::Forward { next_hop, .. } => {
+                peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap()
+            }
+            Action::Exit { destination, .. } => {
+                assert_eq!(destination, Some(dest));
+                break;
+            }
+            Action::Reply { .. } => panic!("not a reply"),
+        }
+    }
+    assert_eq!(hops, 3);
+}
+
+#[test]
+fn redundant_copies_use_disjoint_nodes_and_their_surbs_return_through_them() {
+    let mut w = world(7);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let opts = SendOptions {
+        redundancy: 2,
+        ..SendOptions::default()
+    };
+    let (id, out) = w
+        .client
+        .send(
+            &mut w.rng,
+            Instant::now(),
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"r",
+            opts,
+        )
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    let mut used = Vec::new();
+    let mut replies = Vec::new();
+    for o in out {
+        let mut fwd = Vec::new();
+        let End::Exit { surbs, .. } = route(&mut w, o.peer, o.frame.packet, &mut fwd) else {
+            panic!()
+        };
+        let mut reply = Box::new([0u8; PACKET_LEN]);
+        surbs[0]
+            .build_reply(&mut w.rng, b"ok", reply.as_mut_slice())
+            .unwrap();
+        let mut back = Vec::new();
+        let first_hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
+        let End::Reply {
+            surb_id, payload, ..
+        } = route(&mut w, first_hop, reply, &mut back)
+        else {
+            panic!()
+        };
+        let fwd_set: HashSet<_> = fwd[..2].iter().copied().collect();
+        let back_set: HashSet<_> = back[..2].iter().copied().collect();
+        assert_eq!(
+            fwd_set, back_set,
+            "a copy's SURB returns through its own two nodes"
+        );
+        used.push(fwd_set);
+        replies.push((surb_id, payload));
+    }
+    assert!(used[0].is_disjoint(&used[1]), "{used:?}");
+    let (s0, mut p0) = replies.remove(0);
+    let (s1, mut p1) = replies.remove(0);
+    assert_eq!(
+        w.client.on_reply(s1, &mut p1),
+        ReplyOutcome::Delivered {
+            request: id,
+            body: b"ok".to_vec()
+        }
+    );
+    assert_eq!(
+        w.client.on_reply(s0, &mut p0),
+        ReplyOutcome::Unknown,
+        "the duplicate is dropped"
+    );
+}
+
+#[test]
+fn path_choice_is_uniform_over_the_pool() {
+    let mut w = world(6);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let mut counts: HashMap<PeerId, u32> = HashMap::new();
+    let trials = 3000;
+    for _ in 0..trials {
+        let (_, out) = w
+            .client
+            .send(
+                &mut w.rng,
+                Instant::now(),
+                &Destination::ExitIsDestination(service),
+                CODEC,
+                b"",
+                SendOptions {
+                    surbs: 0,
+                    ..SendOptions::default()
+                },
+            )
+            .unwrap();
+        *counts.entry(out[0].peer).or_default() += 1;
+    }
+    assert!(
+        !counts.contains_key(&service),
+        "the destination is never a first hop"
+    );
+    assert_eq!(counts.len(), 5);
+    // 5 candidates: 600 expected each; a fair die stays within ±15% here (seeded rng).
+    for (peer, n) in &counts {
+        assert!((510..=690).contains(n), "{peer}: {n} of {trials}");
+    }
+}
