@@ -1,4 +1,11 @@
 //! The `/mix/1.0.0` behaviour between real swarms (libp2p-swarm-test, memory transport).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use libp2p::Swarm;
 use libp2p::swarm::dummy;

@@ -1,5 +1,12 @@
 //! The sender against mix-core's per-hop processing: whole requests and replies routed hop by
 //! hop in memory, path rules, timeouts and redundancy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -385,7 +392,7 @@ fn forward_mode_names_the_destination_and_picks_an_exit() {
         let node = w.nodes.get_mut(&peer).unwrap();
         match peel(&node.secret, &mut node.filter, 0, packet.as_mut_slice()).unwrap() {
             Action::Forward { next_hop, .. } => {
-                peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap()
+                peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap();
             }
             Action::Exit { destination, .. } => {
                 assert_eq!(destination, Some(dest));
