@@ -17,7 +17,7 @@ use libp2p::swarm::{
     THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
-use web_time::Instant;
+pub use web_time::Instant;
 
 pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
 pub use client::{Client, ClientError, Destination, MixNode, Outgoing, RequestId, SendOptions};

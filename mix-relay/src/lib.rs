@@ -1,6 +1,12 @@
-//! A `/mix/1.0.0` relay: intermediary, exit and Waku lightpush v3 service.
+#![doc = include_str!("../README.md")]
 
+pub mod cli;
 pub mod keys;
 pub mod metrics;
+pub mod node;
+pub mod pool;
+pub mod processor;
 pub mod replay_store;
 pub mod waku;
+
+pub use node::{KeySource, LightpushError, NodeInfo, RelayHandle, Settings, start};

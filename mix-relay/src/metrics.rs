@@ -1,0 +1,716 @@
+//! Prometheus metrics of the relay, and a small HTTP server for them.
+//!
+//! The relay never tells a peer why a packet was dropped (STYLE Part 4.3); it counts the
+//! reason here instead. [`Metrics`] is shared (`Arc`) between tasks; every method takes
+//! `&self`. [`serve`] answers `GET /metrics` in the `OpenMetrics` text format.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// The `Content-Type` of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The most HTTP connections [`serve`] handles at once; more are closed on accept.
+const MAX_CONNECTIONS: usize = 32;
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a packet was dropped: the `reason` label of `mix_packets_dropped_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The frame is not 4608 bytes (plus the proof, if one is configured).
+    Length,
+    /// The frame's length prefix is above the maximum; the stream was closed.
+    Oversize,
+    /// The replay tag was seen before.
+    Replay,
+    /// The MAC or the α point check failed.
+    Rejected,
+    /// The peeled packet did not decode (bad address, delay or exit block).
+    Malformed,
+    /// The sending peer exceeded its rate limit.
+    RateLimited,
+    /// The peer opened too many streams.
+    StreamLimit,
+    /// The delay queue was full.
+    QueueFull,
+    /// The replay filter was full or unavailable.
+    ReplayStoreFull,
+    /// Sending to the next hop failed.
+    SendFailed,
+    /// A reply arrived for a SURB id we do not know (or no longer hold).
+    UnknownSurb,
+    /// A cover packet reached its end (dropped by design).
+    Cover,
+}
+
+impl DropReason {
+    /// Every reason, in a stable order.
+    pub const ALL: [Self; 12] = [
+        Self::Length,
+        Self::Oversize,
+        Self::Replay,
+        Self::Rejected,
+        Self::Malformed,
+        Self::RateLimited,
+        Self::StreamLimit,
+        Self::QueueFull,
+        Self::ReplayStoreFull,
+        Self::SendFailed,
+        Self::UnknownSurb,
+        Self::Cover,
+    ];
+
+    /// The stable `snake_case` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Length => "length",
+            Self::Oversize => "oversize",
+            Self::Replay => "replay",
+            Self::Rejected => "rejected",
+            Self::Malformed => "malformed",
+            Self::RateLimited => "rate_limited",
+            Self::StreamLimit => "stream_limit",
+            Self::QueueFull => "queue_full",
+            Self::ReplayStoreFull => "replay_store_full",
+            Self::SendFailed => "send_failed",
+            Self::UnknownSurb => "unknown_surb",
+            Self::Cover => "cover",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for DropReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// What the exit layer did with a message: the `kind` label of `mix_exit_messages_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExitKind {
+    /// This node is the destination and handled the message itself (nwaku's
+    /// `exit_is_dest` mode).
+    ExitIsDestination,
+    /// The message was forwarded to the destination peer.
+    Forward,
+}
+
+impl ExitKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Self; 2] = [Self::ExitIsDestination, Self::Forward];
+
+    /// The stable `snake_case` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ExitIsDestination => "exit_is_destination",
+            Self::Forward => "forward",
+        }
+    }
+}
+
+impl fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for ExitKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: DropReason,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabel {
+    kind: ExitKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabel {
+    status: u32,
+}
+
+/// The relay's metrics. `Send + Sync`; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    received: Counter,
+    forwarded: Counter,
+    dropped: Family<ReasonLabel, Counter>,
+    exit_messages: Family<KindLabel, Counter>,
+    replies_sent: Counter,
+    replies_received: Counter,
+    cover_sent: Counter,
+    delay_queue_depth: Gauge,
+    replay_store_size: Gauge,
+    connected_peers: Gauge,
+    pool_size: Gauge,
+    lightpush: Family<StatusLabel, Counter>,
+    relay_received: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `usize` to a gauge value, saturating.
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// All metrics at zero, registered. Every drop reason and exit kind is present from the
+    /// start, so dashboards see zeros rather than missing series.
+    pub fn new() -> Self {
+        let mut m = Self {
+            received: Counter::default(),
+            forwarded: Counter::default(),
+            dropped: Family::default(),
+            exit_messages: Family::default(),
+            replies_sent: Counter::default(),
+            replies_received: Counter::default(),
+            cover_sent: Counter::default(),
+            delay_queue_depth: Gauge::default(),
+            replay_store_size: Gauge::default(),
+            connected_peers: Gauge::default(),
+            pool_size: Gauge::default(),
+            lightpush: Family::default(),
+            relay_received: Counter::default(),
+            registry: Registry::default(),
+        };
+        let registry = &mut m.registry;
+        // Counters get their `_total` suffix from the encoder.
+        registry.register(
+            "mix_packets_received",
+            "Sphinx packets received on /mix/1.0.0 streams",
+            m.received.clone(),
+        );
+        registry.register(
+            "mix_packets_forwarded",
+            "Sphinx packets forwarded to the next hop",
+            m.forwarded.clone(),
+        );
+        registry.register(
+            "mix_packets_dropped",
+            "Packets dropped, by reason",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "mix_exit_messages",
+            "Messages that left the mix network at this node, by kind",
+            m.exit_messages.clone(),
+        );
+        registry.register(
+            "mix_replies_sent",
+            "Replies sent back through a SURB",
+            m.replies_sent.clone(),
+        );
+        registry.register(
+            "mix_replies_received",
+            "Replies received through one of our SURBs",
+            m.replies_received.clone(),
+        );
+        registry.register(
+            "mix_cover_packets_sent",
+            "Cover packets sent",
+            m.cover_sent.clone(),
+        );
+        registry.register(
+            "mix_delay_queue_depth",
+            "Packets waiting in the delay queue",
+            m.delay_queue_depth.clone(),
+        );
+        registry.register(
+            "mix_replay_store_size",
+            "Replay fingerprints held",
+            m.replay_store_size.clone(),
+        );
+        registry.register(
+            "mix_connected_peers",
+            "Connected libp2p peers",
+            m.connected_peers.clone(),
+        );
+        registry.register(
+            "mix_pool_size",
+            "Mix nodes known with a mix public key",
+            m.pool_size.clone(),
+        );
+        registry.register(
+            "waku_lightpush_requests",
+            "Waku lightpush v3 requests served, by status code",
+            m.lightpush.clone(),
+        );
+        registry.register(
+            "waku_relay_messages_received",
+            "Waku relay messages received",
+            m.relay_received.clone(),
+        );
+        for reason in DropReason::ALL {
+            let _ = m.dropped.get_or_create(&ReasonLabel { reason });
+        }
+        for kind in ExitKind::ALL {
+            let _ = m.exit_messages.get_or_create(&KindLabel { kind });
+        }
+        m
+    }
+
+    /// A packet arrived.
+    pub fn packet_received(&self) {
+        self.received.inc();
+    }
+
+    /// A packet was sent on to the next hop.
+    pub fn packet_forwarded(&self) {
+        self.forwarded.inc();
+    }
+
+    /// A packet was dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// How many packets were dropped for `reason`.
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.dropped.get_or_create(&ReasonLabel { reason }).get()
+    }
+
+    /// How many packets arrived.
+    pub fn received_count(&self) -> u64 {
+        self.received.get()
+    }
+
+    /// How many packets were forwarded.
+    pub fn forwarded_count(&self) -> u64 {
+        self.forwarded.get()
+    }
+
+    /// A message left the mix network here.
+    pub fn exit_message(&self, kind: ExitKind) {
+        self.exit_messages.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// How many messages left the mix network here as `kind`.
+    pub fn exit_count(&self, kind: ExitKind) -> u64 {
+        self.exit_messages.get_or_create(&KindLabel { kind }).get()
+    }
+
+    /// A reply was sent through a SURB.
+    pub fn reply_sent(&self) {
+        self.replies_sent.inc();
+    }
+
+    /// A reply arrived through one of our SURBs.
+    pub fn reply_received(&self) {
+        self.replies_received.inc();
+    }
+
+    /// How many replies were sent.
+    pub fn replies_sent_count(&self) -> u64 {
+        self.replies_sent.get()
+    }
+
+    /// How many replies were received.
+    pub fn replies_received_count(&self) -> u64 {
+        self.replies_received.get()
+    }
+
+    /// A cover packet was sent.
+    pub fn cover_sent(&self) {
+        self.cover_sent.inc();
+    }
+
+    /// Sets how many packets wait in the delay queue.
+    pub fn set_delay_queue_depth(&self, n: usize) {
+        self.delay_queue_depth.set(gauge_value(n));
+    }
+
+    /// Sets how many fingerprints the replay filter holds.
+    pub fn set_replay_store_size(&self, n: usize) {
+        self.replay_store_size.set(gauge_value(n));
+    }
+
+    /// Sets how many libp2p peers are connected.
+    pub fn set_connected_peers(&self, n: usize) {
+        self.connected_peers.set(gauge_value(n));
+    }
+
+    /// Sets how many mix nodes (with a mix key) the pool holds.
+    pub fn set_pool_size(&self, n: usize) {
+        self.pool_size.set(gauge_value(n));
+    }
+
+    /// A lightpush request was answered with `status` (200, 400, 429, …).
+    pub fn lightpush_result(&self, status: u32) {
+        self.lightpush.get_or_create(&StatusLabel { status }).inc();
+    }
+
+    /// How many lightpush requests were answered with `status`.
+    pub fn lightpush_count(&self, status: u32) -> u64 {
+        self.lightpush.get_or_create(&StatusLabel { status }).get()
+    }
+
+    /// A Waku relay message arrived.
+    pub fn relay_message_received(&self) {
+        self.relay_received.inc();
+    }
+
+    /// How many Waku relay messages arrived.
+    pub fn relay_messages_count(&self) -> u64 {
+        self.relay_received.get()
+    }
+
+    /// All metrics in the `OpenMetrics` text format ([`CONTENT_TYPE`]), ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            // Writing into a String cannot fail; a label encoder could only in theory.
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` (200, [`CONTENT_TYPE`]) and 404 for any other path (405 for another
+/// method on `/metrics`) over HTTP/1 on `addr` (port 0 picks a free one).
+///
+/// Returns the bound address and the server task, which stops accepting when `shutdown`
+/// resolves, lets open connections finish their current request, and then ends.
+///
+/// # Errors
+/// If `addr` cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(accept_loop(listener, metrics, shutdown));
+    Ok((local, task))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tracing::debug!(error = %e, "metrics: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::debug!(%peer, "metrics: too many connections, closing");
+                    continue;
+                };
+                let metrics = Arc::clone(&metrics);
+                let mut stop = stop_rx.clone();
+                connections.spawn(async move {
+                    let _permit = permit;
+                    let service = hyper::service::service_fn(move |req| {
+                        let metrics = Arc::clone(&metrics);
+                        async move { Ok::<_, Infallible>(respond(&req, &metrics)) }
+                    });
+                    let mut builder = hyper::server::conn::http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    let result = tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "metrics: connection error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Open connections finish their current request; do not wait forever on a stuck one.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        connections.abort_all();
+    }
+}
+
+fn respond(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let plain = |status: StatusCode, body: &'static str| {
+        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    };
+    if req.uri().path() != "/metrics" {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(CONTENT_TYPE),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    #[test]
+    fn counters_move_and_are_encoded() {
+        let m = Metrics::new();
+        assert_eq!(m.received_count(), 0);
+        m.packet_received();
+        m.packet_received();
+        m.packet_forwarded();
+        m.dropped(DropReason::Replay);
+        m.dropped(DropReason::Replay);
+        m.dropped(DropReason::ReplayStoreFull);
+        m.exit_message(ExitKind::ExitIsDestination);
+        m.reply_sent();
+        m.reply_received();
+        m.cover_sent();
+        m.set_delay_queue_depth(7);
+        m.set_replay_store_size(1234);
+        m.set_connected_peers(3);
+        m.set_pool_size(5);
+        m.lightpush_result(200);
+        m.lightpush_result(200);
+        m.lightpush_result(429);
+        m.relay_message_received();
+
+        assert_eq!(m.received_count(), 2);
+        assert_eq!(m.forwarded_count(), 1);
+        assert_eq!(m.dropped_count(DropReason::Replay), 2);
+        assert_eq!(m.dropped_count(DropReason::ReplayStoreFull), 1);
+        assert_eq!(m.dropped_count(DropReason::Length), 0);
+        assert_eq!(m.exit_count(ExitKind::ExitIsDestination), 1);
+        assert_eq!(m.exit_count(ExitKind::Forward), 0);
+        assert_eq!(m.replies_sent_count(), 1);
+        assert_eq!(m.replies_received_count(), 1);
+        assert_eq!(m.lightpush_count(200), 2);
+        assert_eq!(m.lightpush_count(429), 1);
+        assert_eq!(m.lightpush_count(500), 0);
+        assert_eq!(m.relay_messages_count(), 1);
+
+        let text = m.encode();
+        for line in [
+            "mix_packets_received_total 2",
+            "mix_packets_forwarded_total 1",
+            "mix_packets_dropped_total{reason=\"replay\"} 2",
+            "mix_packets_dropped_total{reason=\"replay_store_full\"} 1",
+            "mix_packets_dropped_total{reason=\"length\"} 0",
+            "mix_packets_dropped_total{reason=\"cover\"} 0",
+            "mix_exit_messages_total{kind=\"exit_is_destination\"} 1",
+            "mix_exit_messages_total{kind=\"forward\"} 0",
+            "mix_replies_sent_total 1",
+            "mix_replies_received_total 1",
+            "mix_cover_packets_sent_total 1",
+            "mix_delay_queue_depth 7",
+            "mix_replay_store_size 1234",
+            "mix_connected_peers 3",
+            "mix_pool_size 5",
+            "waku_lightpush_requests_total{status=\"200\"} 2",
+            "waku_lightpush_requests_total{status=\"429\"} 1",
+            "waku_relay_messages_received_total 1",
+            "# TYPE mix_packets_dropped counter",
+            "# TYPE mix_delay_queue_depth gauge",
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_are_stable_snake_case_and_distinct() {
+        let labels: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        for l in &labels {
+            assert!(
+                l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{l}"
+            );
+        }
+        let mut sorted = labels.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), labels.len());
+        assert_eq!(DropReason::RateLimited.to_string(), "rate_limited");
+        assert_eq!(ExitKind::ExitIsDestination.as_str(), "exit_is_destination");
+    }
+
+    #[test]
+    fn metrics_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Metrics>();
+    }
+
+    /// One HTTP/1.0 request over loopback; returns the whole response.
+    async fn get(addr: SocketAddr, request: &str) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_over_http() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.packet_received();
+        metrics.dropped(DropReason::Rejected);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr, task) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::clone(&metrics),
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await
+        .unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+
+        let ok = get(addr, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.0 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.to_ascii_lowercase()
+                .contains(&format!("content-type: {CONTENT_TYPE}")),
+            "{ok}"
+        );
+        assert!(ok.contains("\nmix_packets_received_total 1\n"), "{ok}");
+        assert!(
+            ok.contains("mix_packets_dropped_total{reason=\"rejected\"} 1"),
+            "{ok}"
+        );
+        assert!(ok.trim_end().ends_with("# EOF"), "{ok}");
+
+        // Values are read at request time.
+        metrics.packet_received();
+        let again = get(addr, "GET /metrics?x=1 HTTP/1.0\r\n\r\n").await;
+        assert!(
+            again.contains("\nmix_packets_received_total 2\n"),
+            "{again}"
+        );
+
+        let missing = get(addr, "GET /other HTTP/1.0\r\n\r\n").await;
+        assert!(
+            missing.starts_with("HTTP/1.0 404 Not Found\r\n"),
+            "{missing}"
+        );
+        let root = get(addr, "GET / HTTP/1.0\r\n\r\n").await;
+        assert!(root.starts_with("HTTP/1.0 404"), "{root}");
+        let post = get(addr, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").await;
+        assert!(post.starts_with("HTTP/1.0 405"), "{post}");
+        let garbage = get(addr, "\x00\x01 not http at all\r\n\r\n").await;
+        assert!(
+            garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+            "{garbage:?}"
+        );
+
+        // A keep-alive HTTP/1.1 client held open across shutdown does not block it.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        idle.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(TcpStream::connect(addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_an_error() {
+        let (addr, task) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Metrics::new()),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            serve(addr, Arc::new(Metrics::new()), std::future::pending())
+                .await
+                .is_err()
+        );
+        task.abort();
+    }
+}

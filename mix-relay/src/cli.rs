@@ -1,0 +1,574 @@
+//! The command line: `mix-relay run`, `mix-relay testnet`, `mix-relay send` (clap), and the
+//! TOML config file `run` reads (flags override the file).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use libp2p::Multiaddr;
+use mix_core::{Delay, DelayStrategy};
+use mix_libp2p::SendOptions;
+use serde::Deserialize;
+
+use crate::keys;
+use crate::node::{self, KeySource, Settings};
+use crate::pool::{PoolFile, PoolNode};
+use crate::waku::{self, WakuMessage};
+
+/// A libp2p mix (Sphinx) relay and exit node serving Waku lightpush v3.
+#[derive(Debug, Parser)]
+#[command(name = "mix-relay", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one relay.
+    Run(RunArgs),
+    /// Run N relays on 127.0.0.1 and write a pool file once they are ready.
+    Testnet(TestnetArgs),
+    /// Send lightpush requests through a mixnet described by a pool file.
+    Send(SendArgs),
+}
+
+/// `mix-relay run`. Every flag can also be set in the `--config` TOML file, under the same
+/// name (e.g. `tcp-port = 60000`, `mixnode = ["…"]`); flags win.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Where the keys and the replay store live [default: ./mix-relay-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The IPv4 address to listen on [default: 0.0.0.0].
+    #[arg(long)]
+    pub listen_ip: Option<Ipv4Addr>,
+    /// TCP port [default: 60000].
+    #[arg(long)]
+    pub tcp_port: Option<u16>,
+    /// WebSocket port (none by default).
+    #[arg(long)]
+    pub ws_port: Option<u16>,
+    /// QUIC-v1 UDP port (none by default).
+    #[arg(long)]
+    pub quic_port: Option<u16>,
+    /// An address to advertise (repeatable); required when listening on 0.0.0.0.
+    #[arg(long)]
+    #[serde(default)]
+    pub announce: Vec<Multiaddr>,
+    /// The mix secret key, 64 hex characters (nwaku's --mixkey); overrides the stored one.
+    #[arg(long)]
+    pub mixkey: Option<String>,
+    /// A static mix pool entry `<multiaddr>:<64-hex X25519 public key>` (repeatable).
+    #[arg(long)]
+    #[serde(default)]
+    pub mixnode: Vec<String>,
+    /// A peer to connect to at start, for the Waku relay mesh (repeatable).
+    #[arg(long)]
+    #[serde(default)]
+    pub peer: Vec<Multiaddr>,
+    /// The Waku cluster id [default: 2].
+    #[arg(long)]
+    pub cluster_id: Option<u16>,
+    /// A shard to relay and serve (repeatable) [default: 0].
+    #[arg(long)]
+    #[serde(default)]
+    pub shard: Vec<u16>,
+    /// Serve Prometheus metrics at http://<addr>/metrics.
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
+    /// Mean per-hop delay in ms for the exponential strategy; 0 selects Nim's default
+    /// no-sampling strategy (0–2 ms) [default: 0].
+    #[arg(long)]
+    pub mean_delay_ms: Option<u16>,
+    /// Packets per second accepted from one peer [default: 5000].
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+}
+
+impl RunArgs {
+    fn merge(self, file: Self) -> Self {
+        fn list<T>(cli: Vec<T>, file: Vec<T>) -> Vec<T> {
+            if cli.is_empty() { file } else { cli }
+        }
+        Self {
+            config: self.config,
+            data_dir: self.data_dir.or(file.data_dir),
+            listen_ip: self.listen_ip.or(file.listen_ip),
+            tcp_port: self.tcp_port.or(file.tcp_port),
+            ws_port: self.ws_port.or(file.ws_port),
+            quic_port: self.quic_port.or(file.quic_port),
+            announce: list(self.announce, file.announce),
+            mixkey: self.mixkey.or(file.mixkey),
+            mixnode: list(self.mixnode, file.mixnode),
+            peer: list(self.peer, file.peer),
+            cluster_id: self.cluster_id.or(file.cluster_id),
+            shard: list(self.shard, file.shard),
+            metrics: self.metrics.or(file.metrics),
+            mean_delay_ms: self.mean_delay_ms.or(file.mean_delay_ms),
+            rate_limit: self.rate_limit.or(file.rate_limit),
+        }
+    }
+
+    /// The settings these flags (and the config file they name) give.
+    ///
+    /// # Errors
+    /// If the file cannot be read or a value is invalid.
+    pub fn settings(self) -> anyhow::Result<Settings> {
+        let args = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the config file {}", path.display()))?;
+                let file: Self = toml::from_str(&text)
+                    .with_context(|| format!("in the config file {}", path.display()))?;
+                self.merge(file)
+            }
+            None => self,
+        };
+        let data_dir = args
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("mix-relay-data"));
+        let listen_ip = args.listen_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        if listen_ip.is_unspecified() && args.announce.is_empty() {
+            anyhow::bail!(
+                "listening on 0.0.0.0 needs --announce /ip4/<public IPv4>/tcp/<port>: SURBs and pool entries must carry a dialable address"
+            );
+        }
+        let mixnodes = args
+            .mixnode
+            .iter()
+            .map(|m| keys::parse_mixnode(m).with_context(|| format!("--mixnode {m}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut settings = Settings::local();
+        settings.replay_file = Some(data_dir.join("replay-tags.bin"));
+        settings.keys = KeySource::Dir {
+            dir: data_dir,
+            mixkey: args.mixkey,
+        };
+        settings.listen_ip = listen_ip;
+        settings.tcp_port = args.tcp_port.unwrap_or(60000);
+        settings.ws_port = args.ws_port;
+        settings.quic_port = args.quic_port;
+        settings.announce = args.announce;
+        settings.mixnodes = mixnodes;
+        settings.peers = args.peer;
+        settings.cluster_id = args.cluster_id.unwrap_or(2);
+        settings.shards = if args.shard.is_empty() {
+            vec![0]
+        } else {
+            args.shard
+        };
+        settings.metrics_addr = args.metrics;
+        settings.delay = delay_strategy(args.mean_delay_ms.unwrap_or(0));
+        if let Some(rate) = args.rate_limit {
+            settings.mix = settings.mix.with_rate_limit(rate, rate.max(1));
+        }
+        Ok(settings)
+    }
+}
+
+fn delay_strategy(mean_ms: u16) -> DelayStrategy {
+    if mean_ms == 0 {
+        DelayStrategy::NoSampling
+    } else {
+        DelayStrategy::exponential(Delay::from_millis(mean_ms))
+    }
+}
+
+/// `mix-relay testnet`.
+#[derive(Debug, Args)]
+pub struct TestnetArgs {
+    /// How many relays (at least 4: a 3-hop path plus SURB hops).
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Node i listens on TCP base-port + 2i and WebSocket base-port + 2i + 1.
+    #[arg(long, default_value_t = 60000)]
+    pub base_port: u16,
+    /// Where to write the pool (JSON) once every node is ready.
+    #[arg(long)]
+    pub pool_file: PathBuf,
+    /// Keep keys and replay stores under this directory (node-<i>/); ephemeral otherwise.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The Waku cluster id.
+    #[arg(long, default_value_t = 2)]
+    pub cluster_id: u16,
+    /// The shard the relays serve.
+    #[arg(long, default_value_t = 0)]
+    pub shard: u16,
+    /// Serve node i's metrics on 127.0.0.1:<metrics-base-port + i>.
+    #[arg(long)]
+    pub metrics_base_port: Option<u16>,
+    /// Mean per-hop delay in ms (exponential); 0 for Nim's default 0–2 ms.
+    #[arg(long, default_value_t = 0)]
+    pub mean_delay_ms: u16,
+}
+
+/// `mix-relay send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The pool file `mix-relay testnet` wrote.
+    #[arg(long)]
+    pub pool_file: PathBuf,
+    /// The pubsub topic, `/waku/2/rs/<cluster>/<shard>`.
+    #[arg(long)]
+    pub pubsub_topic: String,
+    /// The content topic, e.g. `/my-app/1/chat/proto`.
+    #[arg(long)]
+    pub content_topic: String,
+    /// The message text (the `WakuMessage` payload).
+    #[arg(long)]
+    pub message: String,
+    /// How many requests.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// SURBs per request (1–4; the service answers through each, the first wins).
+    #[arg(long, default_value_t = 1)]
+    pub surbs: usize,
+    /// Give up on a reply after this many ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Copies of each request on disjoint paths.
+    #[arg(long, default_value_t = 1)]
+    pub redundancy: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// One JSON line per request: `{"status":…, "latency_ms":…, …}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `mix-relay run`.
+///
+/// # Errors
+/// If the relay cannot start.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let relay = node::start(settings).await?;
+    let entry = PoolNode::from_info(relay.info());
+    tracing::info!(mixnode = %entry.mixnode, "ready; pool entry for senders and nwaku's --mixnode");
+    interrupted().await;
+    tracing::info!("shutting down");
+    relay.shutdown().await;
+    Ok(())
+}
+
+/// Starts the relays of a testnet, meshes them and waits until each sees every other on the
+/// Waku topic. Returns the handles and the pool.
+///
+/// # Errors
+/// If a relay cannot start.
+pub async fn start_testnet(
+    args: &TestnetArgs,
+) -> anyhow::Result<(Vec<node::RelayHandle>, PoolFile)> {
+    anyhow::ensure!(
+        args.nodes >= 4,
+        "a testnet needs at least 4 nodes (3 hops plus the SURB path)"
+    );
+    let mut relays: Vec<node::RelayHandle> = Vec::with_capacity(args.nodes);
+    for i in 0..args.nodes {
+        let offset = u16::try_from(2 * i).context("too many nodes")?;
+        let mut settings = Settings::local();
+        settings.tcp_port = args
+            .base_port
+            .checked_add(offset)
+            .context("port out of range")?;
+        settings.ws_port = Some(
+            settings
+                .tcp_port
+                .checked_add(1)
+                .context("port out of range")?,
+        );
+        settings.cluster_id = args.cluster_id;
+        settings.shards = vec![args.shard];
+        settings.delay = delay_strategy(args.mean_delay_ms);
+        if let Some(dir) = &args.data_dir {
+            let dir = dir.join(format!("node-{i}"));
+            settings.replay_file = Some(dir.join("replay-tags.bin"));
+            settings.keys = KeySource::Dir { dir, mixkey: None };
+        }
+        if let Some(base) = args.metrics_base_port {
+            let port = base
+                .checked_add(u16::try_from(i)?)
+                .context("port out of range")?;
+            settings.metrics_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        }
+        settings.peers = relays
+            .iter()
+            .filter_map(|r| r.info().addrs.first().cloned())
+            .collect();
+        let relay = node::start(settings)
+            .await
+            .with_context(|| format!("starting node {i}"))?;
+        eprintln!(
+            "[testnet] node {i} up: {}",
+            relay
+                .info()
+                .addrs
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        relays.push(relay);
+    }
+    let infos: Vec<node::NodeInfo> = relays.iter().map(|r| r.info().clone()).collect();
+    for relay in &relays {
+        let pool = infos
+            .iter()
+            .filter(|i| i.peer_id != relay.peer_id())
+            .map(node::NodeInfo::mix_node)
+            .collect::<Result<Vec<_>, _>>()?;
+        relay.add_mix_nodes(pool).await?;
+    }
+    let topic = waku::pubsub_topic(args.cluster_id, args.shard);
+    let want = args.nodes - 1;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut counts = Vec::with_capacity(relays.len());
+        for relay in &relays {
+            counts.push(relay.topic_peers(&topic).await?);
+        }
+        if counts.iter().all(|c| *c >= want) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            eprintln!(
+                "[testnet] warning: relay mesh incomplete after 30 s (topic peers per node: {counts:?})"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pool = PoolFile {
+        cluster_id: args.cluster_id,
+        shards: vec![args.shard],
+        nodes: infos.iter().map(PoolNode::from_info).collect(),
+    };
+    Ok((relays, pool))
+}
+
+/// `mix-relay testnet`.
+///
+/// # Errors
+/// If a relay cannot start or the pool file cannot be written.
+pub async fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (relays, pool) = start_testnet(&args).await?;
+    pool.write(&args.pool_file)?;
+    eprintln!(
+        "[testnet] {} relays ready in {:.1} s; pool written to {}; Ctrl-C to stop",
+        relays.len(),
+        started.elapsed().as_secs_f64(),
+        args.pool_file.display()
+    );
+    interrupted().await;
+    eprintln!("[testnet] stopping");
+    for relay in relays {
+        relay.shutdown().await;
+    }
+    Ok(())
+}
+
+/// One request's outcome, as `send --json` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SendReport {
+    /// Which request (0-based).
+    pub index: usize,
+    /// The lightpush status code, or `null` when no reply came.
+    pub status: Option<u32>,
+    /// Time from handing the request to the mixnet until the reply was opened.
+    pub latency_ms: f64,
+    /// The service's `relay_peer_count`.
+    pub relay_peer_count: Option<u32>,
+    /// The service node (the exit).
+    pub service: String,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+impl SendReport {
+    /// Whether the request succeeded (status 200).
+    pub fn ok(&self) -> bool {
+        self.status == Some(200)
+    }
+}
+
+/// Runs `mix-relay send` and returns one report per request.
+///
+/// # Errors
+/// If the pool file cannot be read or the sender node cannot start.
+pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
+    use futures::StreamExt as _;
+
+    anyhow::ensure!(args.count > 0, "--count must be at least 1");
+    anyhow::ensure!((1..=4).contains(&args.surbs), "--surbs must be 1 to 4");
+    waku::parse_pubsub_topic(&args.pubsub_topic).with_context(|| {
+        format!(
+            "--pubsub-topic {:?} is not /waku/2/rs/<cluster>/<shard>",
+            args.pubsub_topic
+        )
+    })?;
+    anyhow::ensure!(
+        !args.content_topic.is_empty(),
+        "--content-topic must not be empty"
+    );
+    let pool = PoolFile::read(&args.pool_file)?;
+    let infos = pool.infos()?;
+    anyhow::ensure!(
+        infos.len() >= 3,
+        "the pool has {} nodes; exit == destination needs at least 3",
+        infos.len()
+    );
+    let mut settings = Settings::local();
+    settings.shards = Vec::new();
+    let sender = node::start(settings).await?;
+    sender
+        .add_mix_nodes(
+            infos
+                .iter()
+                .map(node::NodeInfo::mix_node)
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .await?;
+    let options = SendOptions {
+        surbs: args.surbs,
+        redundancy: args.redundancy,
+        timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let sender = &sender;
+    let infos = &infos;
+    let reports: Vec<SendReport> = futures::stream::iter(0..args.count)
+        .map(|index| async move {
+            let service = infos[rand::random_range(0..infos.len())].peer_id;
+            let message = WakuMessage {
+                payload: args.message.as_bytes().to_vec(),
+                content_topic: args.content_topic.clone(),
+                timestamp: Some(now_ns()),
+                ..WakuMessage::default()
+            };
+            let started = std::time::Instant::now();
+            let result = sender
+                .lightpush(service, &args.pubsub_topic, message, options)
+                .await;
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match result {
+                Ok(response) => SendReport {
+                    index,
+                    status: Some(response.status_code),
+                    latency_ms,
+                    relay_peer_count: response.relay_peer_count,
+                    service: service.to_string(),
+                    error: response.status_desc.filter(|_| response.status_code != 200),
+                },
+                Err(e) => SendReport {
+                    index,
+                    status: None,
+                    latency_ms,
+                    relay_peer_count: None,
+                    service: service.to_string(),
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .buffer_unordered(args.parallel.max(1))
+        .collect()
+        .await;
+    Ok(reports)
+}
+
+/// Unix time in ns, as js-waku stamps messages (`Date.now()·10⁶`, here with full resolution so
+/// two requests in one millisecond are different messages).
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// `mix-relay send`: prints the reports; fails if any request failed.
+///
+/// # Errors
+/// If any request failed, or the sender could not start.
+pub async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let reports = send_requests(&args).await?;
+    let failed = reports.iter().filter(|r| !r.ok()).count();
+    for r in &reports {
+        if args.json {
+            println!("{}", serde_json::to_string(r)?);
+        } else {
+            match (&r.status, &r.error) {
+                (Some(status), None) => println!(
+                    "request {}: status {status}, relayed to {} peers, {:.1} ms (exit {})",
+                    r.index,
+                    r.relay_peer_count.unwrap_or(0),
+                    r.latency_ms,
+                    r.service
+                ),
+                (status, error) => println!(
+                    "request {}: FAILED ({}) after {:.1} ms (exit {})",
+                    r.index,
+                    error.as_deref().unwrap_or(&format!("status {status:?}")),
+                    r.latency_ms,
+                    r.service
+                ),
+            }
+        }
+    }
+    if !args.json {
+        let mut lat: Vec<f64> = reports
+            .iter()
+            .filter(|r| r.ok())
+            .map(|r| r.latency_ms)
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        if let Some(p50) = lat.get(lat.len() / 2) {
+            eprintln!(
+                "{} of {} delivered; median latency {p50:.1} ms",
+                lat.len(),
+                reports.len()
+            );
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} requests failed", reports.len());
+    Ok(())
+}
+
+/// Reads a pool file (for tools and tests).
+///
+/// # Errors
+/// As [`PoolFile::read`].
+pub fn read_pool(path: &Path) -> anyhow::Result<PoolFile> {
+    PoolFile::read(path)
+}

@@ -1,0 +1,996 @@
+//! A running relay: the libp2p swarm, the packet processor and the exit layer, driven by one
+//! tokio task. [`start`] returns a [`RelayHandle`] that tests, the `testnet` command and the
+//! `send` command use.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::gossipsub::{self, IdentTopic, TopicHash};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
+use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
+use mix_libp2p::Instant;
+use mix_libp2p::client::ReplyOutcome;
+use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, SendOptions};
+use prost::Message as _;
+use rand::rngs::StdRng;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::time::DelayQueue;
+
+use crate::keys::{self, MixNodeEntry, NodeKeys};
+use crate::metrics::{self, DropReason, ExitKind, Metrics};
+use crate::processor::{Decision, Processor};
+use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
+use crate::waku::{
+    self, LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, LightPushService,
+    PublishOutcome, ServiceConfig, WakuMessage,
+};
+
+/// Where a relay's keys come from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// Loaded from (or created in) a directory, with nwaku's `--mixkey` override.
+    Dir {
+        /// The data directory.
+        dir: PathBuf,
+        /// A mix secret key in hex that replaces the stored one.
+        mixkey: Option<String>,
+    },
+    /// Given (tests, the vectors).
+    Given(Box<NodeKeys>),
+    /// Fresh keys, forgotten at exit (the `send` command, throwaway nodes).
+    Ephemeral,
+}
+
+/// Everything a relay needs to start. [`Settings::local`] gives a loopback node.
+#[derive(Debug)]
+pub struct Settings {
+    /// The keys.
+    pub keys: KeySource,
+    /// Where the replay tags persist; `None` keeps them in memory only.
+    pub replay_file: Option<PathBuf>,
+    /// The IPv4 address to listen on.
+    pub listen_ip: Ipv4Addr,
+    /// TCP port (0: any).
+    pub tcp_port: u16,
+    /// WebSocket port, if any (0: any).
+    pub ws_port: Option<u16>,
+    /// QUIC-v1 UDP port, if any (0: any).
+    pub quic_port: Option<u16>,
+    /// Addresses to advertise (in SURBs and the pool file); by default the TCP listen address.
+    pub announce: Vec<Multiaddr>,
+    /// Static mix pool entries (nwaku's `--mixnode`).
+    pub mixnodes: Vec<MixNodeEntry>,
+    /// Peers to connect to at start (the Waku relay mesh).
+    pub peers: Vec<Multiaddr>,
+    /// The Waku cluster.
+    pub cluster_id: u16,
+    /// The shards this node relays and serves; empty for a sender-only node.
+    pub shards: Vec<u16>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The delay strategy (MIX.md §10): the encoding for our own sends and the sampling at
+    /// intermediate hops.
+    pub delay: DelayStrategy,
+    /// Transport-level limits of `/mix/1.0.0`.
+    pub mix: mix_libp2p::Config,
+    /// Replay filter bounds.
+    pub replay: ReplayConfig,
+    /// Forward-mode exits give up on a destination after this long.
+    pub forward_timeout: Duration,
+    /// How long idle connections stay open.
+    pub idle_timeout: Duration,
+}
+
+impl Settings {
+    /// A node on 127.0.0.1 with fresh keys and any free ports, cluster 2, shard 0, the
+    /// no-sampling delay strategy (0–2 ms per hop, as Nim's default).
+    pub fn local() -> Self {
+        Self {
+            keys: KeySource::Ephemeral,
+            replay_file: None,
+            listen_ip: Ipv4Addr::LOCALHOST,
+            tcp_port: 0,
+            ws_port: None,
+            quic_port: None,
+            announce: Vec::new(),
+            mixnodes: Vec::new(),
+            peers: Vec::new(),
+            cluster_id: 2,
+            shards: vec![0],
+            metrics_addr: None,
+            delay: DelayStrategy::NoSampling,
+            mix: mix_libp2p::Config::new(),
+            replay: ReplayConfig::default(),
+            forward_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The libp2p behaviours of a relay.
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    mix: mix_libp2p::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    relay: relay::Behaviour,
+    relay_client: relay::client::Behaviour,
+    stream: libp2p_stream::Behaviour,
+    peer_store: libp2p::peer_store::Behaviour<libp2p::peer_store::memory_store::MemoryStore>,
+}
+
+/// A node's entry in a pool file or a pool: who it is, where, and its mix key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The libp2p peer id.
+    pub peer_id: PeerId,
+    /// Dialable addresses, each ending in `/p2p/<peer id>`; the first is the TCP one.
+    pub addrs: Vec<Multiaddr>,
+    /// The X25519 mix public key.
+    pub mix_public: NodePublicKey,
+}
+
+impl NodeInfo {
+    /// The pool entry a sender uses.
+    ///
+    /// # Errors
+    /// If no address can be written into a packet.
+    pub fn mix_node(&self) -> Result<MixNode, mix_libp2p::AddressError> {
+        MixNode::new(self.peer_id, self.addrs.clone(), self.mix_public)
+    }
+}
+
+/// Why a lightpush through the mixnet failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LightpushError {
+    /// The mix layer failed (no route, too long, timeout).
+    #[error(transparent)]
+    Mix(#[from] ClientError),
+    /// The reply did not decode as a `LightPushResponse`.
+    #[error("the reply is not a lightpush response")]
+    BadReply,
+    /// The relay stopped.
+    #[error("the relay has stopped")]
+    Stopped,
+}
+
+enum Command {
+    Send {
+        destination: Destination,
+        codec: String,
+        body: Vec<u8>,
+        options: SendOptions,
+        reply: oneshot::Sender<Result<Vec<u8>, ClientError>>,
+    },
+    AddMixNodes(Vec<MixNode>),
+    Dial(Multiaddr),
+    TopicPeers {
+        topic: String,
+        reply: oneshot::Sender<usize>,
+    },
+    Lightpush {
+        request: Vec<u8>,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+}
+
+/// A running relay. Dropping it does not stop the relay; call [`RelayHandle::shutdown`].
+pub struct RelayHandle {
+    info: NodeInfo,
+    listen: Vec<Multiaddr>,
+    metrics: Arc<Metrics>,
+    metrics_addr: Option<SocketAddr>,
+    commands: mpsc::Sender<Command>,
+    messages: broadcast::Sender<(String, WakuMessage)>,
+    stream_control: libp2p_stream::Control,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RelayHandle {
+    /// Who and where this relay is.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.info.peer_id
+    }
+
+    /// Every address it listens on, with `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen
+    }
+
+    /// Its counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Where its metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Waku messages this relay receives on its shards (from gossipsub).
+    pub fn subscribe_messages(&self) -> broadcast::Receiver<(String, WakuMessage)> {
+        self.messages.subscribe()
+    }
+
+    /// Raw streams from this node, for tests and tools that write their own bytes.
+    pub fn stream_control(&self) -> libp2p_stream::Control {
+        self.stream_control.clone()
+    }
+
+    async fn command(&self, command: Command) -> Result<(), LightpushError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| LightpushError::Stopped)
+    }
+
+    /// Adds nodes to this relay's sender pool.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn add_mix_nodes(&self, nodes: Vec<MixNode>) -> Result<(), LightpushError> {
+        self.command(Command::AddMixNodes(nodes)).await
+    }
+
+    /// Dials a peer (e.g. to join the Waku relay mesh).
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), LightpushError> {
+        self.command(Command::Dial(addr)).await
+    }
+
+    /// How many gossipsub peers are subscribed to `topic`.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn topic_peers(&self, topic: &str) -> Result<usize, LightpushError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::TopicPeers {
+            topic: topic.to_owned(),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| LightpushError::Stopped)
+    }
+
+    /// Sends `body` for `codec` through the mixnet and waits for the first reply (or returns
+    /// at once with an empty body when `options.surbs` is 0).
+    ///
+    /// # Errors
+    /// A [`ClientError`] (no route, too long, timeout) or [`LightpushError::Stopped`].
+    pub async fn send(
+        &self,
+        destination: Destination,
+        codec: &str,
+        body: Vec<u8>,
+        options: SendOptions,
+    ) -> Result<Vec<u8>, LightpushError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Send {
+            destination,
+            codec: codec.to_owned(),
+            body,
+            options,
+            reply,
+        })
+        .await?;
+        Ok(rx.await.map_err(|_| LightpushError::Stopped)??)
+    }
+
+    /// Publishes `message` on `pubsub_topic` with Waku lightpush v3 at `service` (which must be
+    /// in the pool), through 3 hops with exit == destination, and returns the service's answer.
+    ///
+    /// # Errors
+    /// As [`RelayHandle::send`], and [`LightpushError::BadReply`].
+    pub async fn lightpush(
+        &self,
+        service: PeerId,
+        pubsub_topic: &str,
+        message: WakuMessage,
+        options: SendOptions,
+    ) -> Result<LightPushResponse, LightpushError> {
+        let mut id = [0u8; 10];
+        rand::fill(&mut id);
+        let request = LightPushRequest {
+            request_id: hex::encode(id),
+            pubsub_topic: Some(pubsub_topic.to_owned()),
+            message: Some(message),
+        };
+        let reply = self
+            .send(
+                Destination::ExitIsDestination(service),
+                LIGHTPUSH_PROTOCOL,
+                waku::encode_length_prefixed(&request),
+                options,
+            )
+            .await?;
+        let body = waku::decode_length_prefixed(&reply).map_err(|_| LightpushError::BadReply)?;
+        LightPushResponse::decode(body).map_err(|_| LightpushError::BadReply)
+    }
+
+    /// Answers a lightpush request (protobuf bytes) as the service would over a stream.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn handle_lightpush(&self, request: Vec<u8>) -> Result<Vec<u8>, LightpushError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::Lightpush { request, reply }).await?;
+        rx.await.map_err(|_| LightpushError::Stopped)
+    }
+
+    /// Stops the relay: closes its listeners, flushes the replay store, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.clone()
+    } else {
+        addr.clone().with(Protocol::P2p(peer))
+    }
+}
+
+async fn build_swarm(
+    identity: libp2p::identity::Keypair,
+    settings: &Settings,
+) -> anyhow::Result<Swarm<Behaviour>> {
+    let mix_config = settings.mix.clone();
+    let idle = settings.idle_timeout;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            (yamux::Config::default, libp2p_mplex::Config::default),
+        )?
+        .with_quic()
+        .with_dns()?
+        .with_websocket(
+            noise::Config::new,
+            (yamux::Config::default, libp2p_mplex::Config::default),
+        )
+        .await?
+        .with_relay_client(
+            noise::Config::new,
+            (yamux::Config::default, libp2p_mplex::Config::default),
+        )?
+        .with_behaviour(|key, relay_client| {
+            let peer = key.public().to_peer_id();
+            Ok(Behaviour {
+                mix: mix_libp2p::Behaviour::new(mix_config),
+                gossipsub: waku::gossipsub_behaviour()?,
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/ipfs/id/1.0.0".into(), key.public())
+                        .with_agent_version(format!("mix-relay/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+                relay: relay::Behaviour::new(peer, relay::Config::default()),
+                relay_client,
+                stream: libp2p_stream::Behaviour::new(),
+                peer_store: libp2p::peer_store::Behaviour::new(
+                    libp2p::peer_store::memory_store::MemoryStore::new(Default::default()),
+                ),
+            })
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts a relay and returns once it listens.
+///
+/// # Errors
+/// If the keys cannot be loaded, the replay store opened, a port bound or the metrics server
+/// started.
+pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
+    let keys = match &settings.keys {
+        KeySource::Dir { dir, mixkey } => {
+            let (keys, status) = keys::load_or_create(dir, mixkey.as_deref())
+                .with_context(|| format!("loading the keys in {}", dir.display()))?;
+            tracing::info!(?status, "keys ready");
+            keys
+        }
+        KeySource::Given(keys) => NodeKeys {
+            identity: keys.identity.clone(),
+            mix: keys.mix.clone(),
+        },
+        KeySource::Ephemeral => NodeKeys::generate(),
+    };
+    let peer_id = keys.peer_id();
+    let mix_public = keys.mix_public();
+    let replay = match &settings.replay_file {
+        Some(path) => PersistentReplayFilter::open(path, settings.replay, unix_now_ms())
+            .with_context(|| format!("opening the replay store {}", path.display()))?,
+        None => PersistentReplayFilter::in_memory(settings.replay),
+    };
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_replay_store_size(replay.len());
+
+    let mut swarm = build_swarm(keys.identity.clone(), &settings).await?;
+    let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
+    swarm
+        .listen_on(ip.clone().with(Protocol::Tcp(settings.tcp_port)))
+        .context("listening on TCP")?;
+    if let Some(port) = settings.ws_port {
+        swarm
+            .listen_on(
+                ip.clone()
+                    .with(Protocol::Tcp(port))
+                    .with(Protocol::Ws("/".into())),
+            )
+            .context("listening on WebSocket")?;
+    }
+    if let Some(port) = settings.quic_port {
+        swarm
+            .listen_on(ip.clone().with(Protocol::Udp(port)).with(Protocol::QuicV1))
+            .context("listening on QUIC")?;
+    }
+    let wanted =
+        1 + usize::from(settings.ws_port.is_some()) + usize::from(settings.quic_port.is_some());
+    let mut listen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while listen.len() < wanted {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .context("the listeners did not come up within 10 s")?;
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => listen.push(with_p2p(&address, peer_id)),
+            SwarmEvent::ListenerError { error, .. } => anyhow::bail!("listener failed: {error}"),
+            SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => anyhow::bail!("listener closed: {error}"),
+            _ => {}
+        }
+    }
+    // The TCP address first: it is what packets and SURBs carry.
+    listen.sort_by_key(|a| !matches!(mix_libp2p::from_multiaddr(a, None), Ok(m) if m.transport == mix_core::Transport::Tcp));
+    let announce: Vec<Multiaddr> = if settings.announce.is_empty() {
+        listen.clone()
+    } else {
+        settings
+            .announce
+            .iter()
+            .map(|a| with_p2p(a, peer_id))
+            .collect()
+    };
+    for addr in &announce {
+        swarm.add_external_address(addr.clone());
+    }
+    let me = MixNode::new(peer_id, announce.clone(), mix_public).context(
+        "no announced address can be written into a mix packet (IPv4 TCP or QUIC needed)",
+    )?;
+    let mut client = Client::new(me, keys.mix.clone(), settings.delay);
+    for entry in &settings.mixnodes {
+        match MixNode::new(entry.peer_id, vec![entry.addr.clone()], entry.mix_public) {
+            Ok(node) => client.insert_node(node),
+            Err(e) => tracing::warn!(peer = %entry.peer_id, error = %e, "mix node skipped"),
+        }
+    }
+    for shard in &settings.shards {
+        let topic = IdentTopic::new(waku::pubsub_topic(settings.cluster_id, *shard));
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .context("subscribing to the shard")?;
+    }
+    for addr in &settings.peers {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "could not dial peer");
+        }
+    }
+    let mut control = swarm.behaviour().stream.new_control();
+    let lightpush_streams = control
+        .accept(StreamProtocol::new(LIGHTPUSH_PROTOCOL))
+        .context("registering the lightpush protocol")?;
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let metrics_addr = match settings.metrics_addr {
+        Some(addr) => {
+            let (stop_tx, stop_rx) = oneshot::channel::<()>();
+            let (bound, _) = metrics::serve(addr, metrics.clone(), async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(%bound, "metrics at http://{bound}/metrics");
+            Some((bound, stop_tx))
+        }
+        None => None,
+    };
+    let (commands_tx, commands_rx) = mpsc::channel(1024);
+    let (messages_tx, _) = broadcast::channel(4096);
+    let (exit_tx, exit_rx) = mpsc::channel(256);
+    let info = NodeInfo {
+        peer_id,
+        addrs: announce,
+        mix_public,
+    };
+    tracing::info!(%peer_id, mix_public = %hex::encode(mix_public.as_bytes()), addrs = ?info.addrs, "relay listening");
+    let node = Node {
+        swarm,
+        processor: Processor::new(keys.mix.clone(), replay, settings.delay),
+        client,
+        lightpush: LightPushService::new(ServiceConfig::new(
+            settings.cluster_id,
+            settings.shards.clone(),
+        )),
+        metrics: metrics.clone(),
+        delays: DelayQueue::new(),
+        local: VecDeque::new(),
+        waiting: HashMap::new(),
+        peer_id,
+        control: control.clone(),
+        exit_tx,
+        messages: messages_tx.clone(),
+        forward_timeout: settings.forward_timeout,
+        rng: rand::make_rng(),
+    };
+    let (metrics_bound, metrics_stop) = match metrics_addr {
+        Some((a, s)) => (Some(a), Some(s)),
+        None => (None, None),
+    };
+    let task = tokio::spawn(async move {
+        node.run(commands_rx, exit_rx, lightpush_streams, shutdown_rx)
+            .await;
+        if let Some(stop) = metrics_stop {
+            let _ = stop.send(());
+        }
+    });
+    Ok(RelayHandle {
+        info,
+        listen,
+        metrics,
+        metrics_addr: metrics_bound,
+        commands: commands_tx,
+        messages: messages_tx,
+        stream_control: control,
+        shutdown: Some(shutdown_tx),
+        task: Some(task),
+    })
+}
+
+/// A forward-mode exit's result: the response to send back through `surbs`.
+struct ExitResult {
+    surbs: Vec<Surb>,
+    response: Vec<u8>,
+}
+
+struct Node {
+    swarm: Swarm<Behaviour>,
+    processor: Processor<PersistentReplayFilter>,
+    client: Client,
+    lightpush: LightPushService,
+    metrics: Arc<Metrics>,
+    delays: DelayQueue<(mix_core::Address, Box<[u8; PACKET_LEN]>)>,
+    /// Packets addressed to this node itself, processed next.
+    local: VecDeque<Box<[u8; PACKET_LEN]>>,
+    waiting: HashMap<mix_libp2p::RequestId, oneshot::Sender<Result<Vec<u8>, ClientError>>>,
+    peer_id: PeerId,
+    control: libp2p_stream::Control,
+    exit_tx: mpsc::Sender<ExitResult>,
+    messages: broadcast::Sender<(String, WakuMessage)>,
+    forward_timeout: Duration,
+    rng: StdRng,
+}
+
+impl Node {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut exits: mpsc::Receiver<ExitResult>,
+        mut lightpush_streams: libp2p_stream::IncomingStreams,
+        mut shutdown: oneshot::Receiver<()>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        let (lp_tx, mut lp_rx) = mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(256);
+        loop {
+            while let Some(packet) = self.local.pop_front() {
+                self.on_packet(packet);
+            }
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(expired) = self.delays.next(), if !self.delays.is_empty() => {
+                    let (next_hop, packet) = expired.into_inner();
+                    self.send_packet(next_hop, packet);
+                    self.metrics.set_delay_queue_depth(self.delays.len());
+                }
+                Some(command) = commands.recv() => self.on_command(command),
+                Some(result) = exits.recv() => {
+                    for surb in result.surbs {
+                        self.reply_through(&surb, &result.response);
+                    }
+                }
+                Some((_peer, stream)) = lightpush_streams.next() => {
+                    let tx = lp_tx.clone();
+                    tokio::spawn(serve_lightpush_stream(stream, tx));
+                }
+                Some((request, reply)) = lp_rx.recv() => {
+                    let response = self.handle_lightpush(&request);
+                    let _ = reply.send(waku::encode_length_prefixed(&response));
+                }
+                _ = tick.tick() => self.expire_requests(),
+                _ = flush.tick() => self.flush_replay(),
+                _ = &mut shutdown => break,
+            }
+        }
+        self.flush_replay();
+        tracing::info!(peer = %self.peer_id, "relay stopped");
+    }
+
+    fn flush_replay(&mut self) {
+        let filter = self.processor.replay_filter();
+        if let Err(error) = filter.flush() {
+            tracing::error!(%error, "could not persist the replay store");
+        }
+        self.metrics.set_replay_store_size(filter.len());
+    }
+
+    fn expire_requests(&mut self) {
+        for id in self.client.expire(Instant::now()) {
+            if let Some(tx) = self.waiting.remove(&id) {
+                let _ = tx.send(Err(ClientError::Timeout));
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Send {
+                destination,
+                codec,
+                body,
+                options,
+                reply,
+            } => {
+                match self.client.send(
+                    &mut self.rng,
+                    Instant::now(),
+                    &destination,
+                    &codec,
+                    &body,
+                    options,
+                ) {
+                    Ok((id, outgoing)) => {
+                        for out in outgoing {
+                            self.swarm
+                                .behaviour_mut()
+                                .mix
+                                .send(out.peer, out.addresses, out.frame);
+                        }
+                        if self.client.is_pending(id) {
+                            self.waiting.insert(id, reply);
+                        } else {
+                            let _ = reply.send(Ok(Vec::new()));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::AddMixNodes(nodes) => {
+                for node in nodes {
+                    self.client.insert_node(node);
+                }
+                self.metrics.set_pool_size(self.client.nodes().count());
+            }
+            Command::Dial(addr) => {
+                if let Err(error) = self.swarm.dial(addr.clone()) {
+                    tracing::debug!(%addr, %error, "dial failed");
+                }
+            }
+            Command::TopicPeers { topic, reply } => {
+                let hash = TopicHash::from_raw(topic);
+                let n = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                let _ = reply.send(n);
+            }
+            Command::Lightpush { request, reply } => {
+                let response = self.handle_lightpush(&request);
+                let _ = reply.send(response.encode_to_vec());
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                message,
+                ..
+            })) => match waku::decode_waku_message(&message.data) {
+                Ok(msg) => {
+                    self.metrics.relay_message_received();
+                    let _ = self.messages.send((message.topic.into_string(), msg));
+                }
+                Err(_) => tracing::debug!("undecodable Waku message on relay"),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                // Remember where peers listen, so forward-mode exits and streams can dial them.
+                for addr in info.listen_addrs {
+                    self.swarm.add_peer_address(peer_id, addr);
+                }
+            }
+            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+                self.metrics
+                    .set_connected_peers(self.swarm.connected_peers().count());
+            }
+            _ => {}
+        }
+    }
+
+    fn on_mix_event(&mut self, event: mix_libp2p::Event) {
+        match event {
+            mix_libp2p::Event::Received { frame, .. } => {
+                self.metrics.packet_received();
+                self.on_packet(frame.packet);
+            }
+            mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(match reason {
+                mix_libp2p::DropReason::Length => DropReason::Length,
+                mix_libp2p::DropReason::Oversize => DropReason::Oversize,
+                mix_libp2p::DropReason::StreamLimit => DropReason::StreamLimit,
+                _ => DropReason::RateLimited,
+            }),
+            mix_libp2p::Event::SendFailed {
+                peer,
+                frames,
+                reason,
+            } => {
+                tracing::debug!(%peer, frames, %reason, "mix send failed");
+                for _ in 0..frames {
+                    self.metrics
+                        .dropped(if reason == mix_libp2p::SendFailure::QueueFull {
+                            DropReason::QueueFull
+                        } else {
+                            DropReason::SendFailed
+                        });
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, packet: Box<[u8; PACKET_LEN]>) {
+        match self.processor.process(&mut self.rng, unix_now_ms(), packet) {
+            Decision::Forward {
+                next_hop,
+                delay,
+                packet,
+            } => {
+                if delay.is_zero() {
+                    self.send_packet(next_hop, packet);
+                } else {
+                    self.delays.insert((next_hop, packet), delay);
+                    self.metrics.set_delay_queue_depth(self.delays.len());
+                }
+            }
+            Decision::ExitLocal { codec, surbs, body } => {
+                self.metrics.exit_message(ExitKind::ExitIsDestination);
+                if codec == LIGHTPUSH_PROTOCOL {
+                    let response = match waku::decode_length_prefixed(&body) {
+                        Ok(request) => self.handle_lightpush(request),
+                        Err(_) => self.handle_lightpush(&[0xff]),
+                    };
+                    let response = waku::encode_length_prefixed(&response);
+                    for surb in &surbs {
+                        self.reply_through(surb, &response);
+                    }
+                } else {
+                    // No local handler for this codec: Nim's switch would find none either.
+                    tracing::debug!(%codec, "exit message for a protocol this node does not serve");
+                    self.metrics.dropped(DropReason::Malformed);
+                }
+            }
+            Decision::ExitForward {
+                destination,
+                codec,
+                surbs,
+                body,
+            } => {
+                self.metrics.exit_message(ExitKind::Forward);
+                self.forward_to_destination(destination, codec, surbs, body);
+            }
+            Decision::Reply {
+                surb_id,
+                mut payload,
+            } => match self.client.on_reply(surb_id, &mut payload) {
+                ReplyOutcome::Delivered { request, body } => {
+                    self.metrics.reply_received();
+                    if let Some(tx) = self.waiting.remove(&request) {
+                        let _ = tx.send(Ok(body));
+                    }
+                }
+                ReplyOutcome::Unknown => self.metrics.dropped(DropReason::UnknownSurb),
+                ReplyOutcome::Invalid => self.metrics.dropped(DropReason::Rejected),
+            },
+            Decision::Drop(reason) => self.metrics.dropped(reason),
+        }
+    }
+
+    fn send_packet(&mut self, next_hop: mix_core::Address, packet: Box<[u8; PACKET_LEN]>) {
+        let Ok(peer) = mix_libp2p::peer_id(&next_hop.peer_id) else {
+            self.metrics.dropped(DropReason::Malformed);
+            return;
+        };
+        self.metrics.packet_forwarded();
+        if peer == self.peer_id {
+            self.local.push_back(packet);
+            return;
+        }
+        let addr = mix_libp2p::to_multiaddr(&next_hop);
+        self.swarm
+            .behaviour_mut()
+            .mix
+            .send(peer, vec![addr], Frame::new(packet));
+    }
+
+    fn reply_through(&mut self, surb: &Surb, response: &[u8]) {
+        let mut packet = Box::new([0u8; PACKET_LEN]);
+        let body = if response.len() > mix_core::MAX_REPLY_LEN {
+            tracing::debug!(
+                len = response.len(),
+                "response too long for a SURB: replying empty"
+            );
+            &[][..]
+        } else {
+            response
+        };
+        if surb
+            .build_reply(&mut self.rng, body, packet.as_mut_slice())
+            .is_err()
+        {
+            self.metrics.dropped(DropReason::Malformed);
+            return;
+        }
+        self.metrics.reply_sent();
+        self.send_packet(*surb.first_hop(), packet);
+    }
+
+    fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let response = self.lightpush.handle(request, |topic, message| {
+            let hash = TopicHash::from_raw(topic);
+            let peers = gossipsub
+                .all_peers()
+                .filter(|(_, topics)| topics.contains(&&hash))
+                .count();
+            let mut message = message.clone();
+            if message.timestamp.unwrap_or(0) == 0 {
+                let now_ns = i64::try_from(unix_now_ms())
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1_000_000);
+                message.timestamp = Some(now_ns);
+            }
+            let result = gossipsub.publish(hash, message.encode_to_vec());
+            PublishOutcome::from_gossipsub(&result, u32::try_from(peers).unwrap_or(u32::MAX))
+        });
+        self.metrics.lightpush_result(response.status_code);
+        response
+    }
+
+    fn forward_to_destination(
+        &mut self,
+        destination: mix_core::Address,
+        codec: String,
+        surbs: Vec<Surb>,
+        body: Vec<u8>,
+    ) {
+        let Ok(peer) = mix_libp2p::peer_id(&destination.peer_id) else {
+            self.metrics.dropped(DropReason::Malformed);
+            return;
+        };
+        self.swarm
+            .add_peer_address(peer, mix_libp2p::to_multiaddr(&destination));
+        let control = self.control.clone();
+        let exit_tx = self.exit_tx.clone();
+        let timeout = self.forward_timeout;
+        tokio::spawn(async move {
+            let want_reply = !surbs.is_empty();
+            let response =
+                tokio::time::timeout(timeout, exchange(control, peer, codec, body, want_reply))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    // Nim replies with an empty response when the destination cannot be reached.
+                    .unwrap_or_default();
+            if want_reply {
+                let _ = exit_tx.send(ExitResult { surbs, response }).await;
+            }
+        });
+    }
+}
+
+/// Forward mode: one request to the destination on a new stream for `codec`, and its
+/// length-prefixed response with the prefix kept (MIX.md §7.2, Nim's `readLp` behaviour).
+async fn exchange(
+    mut control: libp2p_stream::Control,
+    peer: PeerId,
+    codec: String,
+    body: Vec<u8>,
+    want_reply: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let protocol = StreamProtocol::try_from_owned(codec)?;
+    let mut stream = control.open_stream(peer, protocol).await?;
+    stream.write_all(&body).await?;
+    stream.flush().await?;
+    if !want_reply {
+        stream.close().await?;
+        return Ok(Vec::new());
+    }
+    let len = unsigned_varint::aio::read_usize(&mut stream).await?;
+    anyhow::ensure!(len <= mix_core::MAX_REPLY_LEN, "response too long");
+    let mut response = Vec::with_capacity(len + 3);
+    let mut prefix = unsigned_varint::encode::usize_buffer();
+    response.extend_from_slice(unsigned_varint::encode::usize(len, &mut prefix));
+    let start = response.len();
+    response.resize(start + len, 0);
+    stream.read_exact(&mut response[start..]).await?;
+    let _ = stream.close().await;
+    Ok(response)
+}
+
+/// One direct (non-mix) lightpush request on a stream: read it, answer, close.
+async fn serve_lightpush_stream(
+    mut stream: libp2p::Stream,
+    node: mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>,
+) {
+    let result = tokio::time::timeout(Duration::from_secs(10), async {
+        let len = unsigned_varint::aio::read_usize(&mut stream).await?;
+        anyhow::ensure!(len <= waku::MAX_FRAME_LEN, "request too long");
+        let mut request = vec![0u8; len];
+        stream.read_exact(&mut request).await?;
+        let (tx, rx) = oneshot::channel();
+        node.send((request, tx))
+            .await
+            .map_err(|_| anyhow::anyhow!("relay stopped"))?;
+        let response = rx.await?;
+        stream.write_all(&response).await?;
+        stream.close().await?;
+        Ok(())
+    })
+    .await;
+    if let Ok(Err(error)) | Err(error) = result.map_err(anyhow::Error::from) {
+        tracing::debug!(%error, "lightpush stream failed");
+    }
+}
