@@ -190,7 +190,8 @@ pub struct TestnetArgs {
     /// How many relays (at least 4: a 3-hop path plus SURB hops).
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
-    /// Node i listens on TCP base-port + 2i and WebSocket base-port + 2i + 1.
+    /// Node i listens on TCP base-port + 2i and WebSocket base-port + 2i + 1 (0: any free
+    /// ports).
     #[arg(long, default_value_t = 60000)]
     pub base_port: u16,
     /// Where to write the pool (JSON) once every node is ready.

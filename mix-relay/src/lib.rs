@@ -9,4 +9,4 @@ pub mod processor;
 pub mod replay_store;
 pub mod waku;
 
-pub use node::{KeySource, LightpushError, NodeInfo, RelayHandle, Settings, start};
+pub use node::{ExitRequest, KeySource, LightpushError, NodeInfo, RelayHandle, Settings, start};

@@ -181,6 +181,41 @@ enum Command {
         request: Vec<u8>,
         reply: oneshot::Sender<Vec<u8>>,
     },
+    SendFrame {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        frame: Frame,
+    },
+    Register {
+        codec: String,
+        handler: mpsc::Sender<ExitRequest>,
+    },
+}
+
+/// A request that reached this node as the exit (exit == destination) for a protocol registered
+/// with [`RelayHandle::register_protocol`].
+#[derive(Debug)]
+pub struct ExitRequest {
+    /// The origin protocol.
+    pub codec: String,
+    /// The request bytes, exactly as the sender's protocol wrote them.
+    pub body: Vec<u8>,
+    reply: Option<oneshot::Sender<Vec<u8>>>,
+}
+
+impl ExitRequest {
+    /// Whether the sender attached SURBs (a response will travel back).
+    pub fn expects_reply(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Answers the request through every SURB it carried (at most [`mix_core::MAX_REPLY_LEN`]
+    /// bytes; longer responses are replaced by an empty one).
+    pub fn respond(self, response: Vec<u8>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(response);
+        }
+    }
 }
 
 /// A running relay. Dropping it does not stop the relay; call [`RelayHandle::shutdown`].
@@ -332,6 +367,40 @@ impl RelayHandle {
         let (reply, rx) = oneshot::channel();
         self.command(Command::Lightpush { request, reply }).await?;
         rx.await.map_err(|_| LightpushError::Stopped)
+    }
+
+    /// Sends a raw frame to `peer` on `/mix/1.0.0` (tools, tests and benchmarks that build
+    /// their own packets).
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn send_frame(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        frame: Frame,
+    ) -> Result<(), LightpushError> {
+        self.command(Command::SendFrame { peer, addrs, frame })
+            .await
+    }
+
+    /// Handles the exit == destination requests for `codec` in the caller: each arrives as an
+    /// [`ExitRequest`] to answer (Nim runs the switch's handler for the codec). Lightpush v3 is
+    /// built in; registering it again replaces the built-in service.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn register_protocol(
+        &self,
+        codec: &str,
+    ) -> Result<mpsc::Receiver<ExitRequest>, LightpushError> {
+        let (handler, rx) = mpsc::channel(1024);
+        self.command(Command::Register {
+            codec: codec.to_owned(),
+            handler,
+        })
+        .await?;
+        Ok(rx)
     }
 
     /// Stops the relay: closes its listeners, flushes the replay store, and waits.
@@ -555,6 +624,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         exit_tx,
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
+        protocols: HashMap::new(),
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -602,6 +672,7 @@ struct Node {
     exit_tx: mpsc::Sender<ExitResult>,
     messages: broadcast::Sender<(String, WakuMessage)>,
     forward_timeout: Duration,
+    protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
     rng: StdRng,
 }
 
@@ -727,6 +798,12 @@ impl Node {
                 let response = self.handle_lightpush(&request);
                 let _ = reply.send(response.encode_to_vec());
             }
+            Command::SendFrame { peer, addrs, frame } => {
+                self.swarm.behaviour_mut().mix.send(peer, addrs, frame);
+            }
+            Command::Register { codec, handler } => {
+                self.protocols.insert(codec, handler);
+            }
         }
     }
 
@@ -807,7 +884,36 @@ impl Node {
             }
             Decision::ExitLocal { codec, surbs, body } => {
                 self.metrics.exit_message(ExitKind::ExitIsDestination);
-                if codec == LIGHTPUSH_PROTOCOL {
+                if let Some(handler) = self.protocols.get(&codec) {
+                    let (tx, rx) = if surbs.is_empty() {
+                        (None, None)
+                    } else {
+                        let (tx, rx) = oneshot::channel();
+                        (Some(tx), Some(rx))
+                    };
+                    let request = ExitRequest {
+                        codec,
+                        body,
+                        reply: tx,
+                    };
+                    if handler.try_send(request).is_err() {
+                        self.metrics.dropped(DropReason::QueueFull);
+                        return;
+                    }
+                    if let Some(rx) = rx {
+                        let exit_tx = self.exit_tx.clone();
+                        let timeout = self.forward_timeout;
+                        tokio::spawn(async move {
+                            // No answer in time: reply empty, as for an unreachable destination.
+                            let response = tokio::time::timeout(timeout, rx)
+                                .await
+                                .ok()
+                                .and_then(Result::ok)
+                                .unwrap_or_default();
+                            let _ = exit_tx.send(ExitResult { surbs, response }).await;
+                        });
+                    }
+                } else if codec == LIGHTPUSH_PROTOCOL {
                     let response = match waku::decode_length_prefixed(&body) {
                         Ok(request) => self.handle_lightpush(request),
                         Err(_) => self.handle_lightpush(&[0xff]),
