@@ -5,8 +5,9 @@
 //! Everything here is pure: no I/O, no clock, no randomness. The node code owns the streams, the
 //! mix packets and the gossipsub behaviour, and hands bytes in.
 //!
-//! * [`proto`](self::WakuMessage): the protobuf messages (hand-written `prost` derives) and the
-//!   deterministic message hash (14/WAKU2-MESSAGE).
+//! * [`WakuMessage`], [`LightPushRequest`], [`LightPushResponse`]: the protobuf messages
+//!   (hand-written `prost` derives); [`decode_request`] / [`decode_waku_message`]: nwaku's stricter
+//!   decoding rules; [`message_hash`]: the deterministic message hash (14/WAKU2-MESSAGE).
 //! * [`encode_length_prefixed`] / [`decode_length_prefixed`]: the `uvarint(len) || protobuf`
 //!   framing nwaku uses on the lightpush stream (`writeLp`/`readLp`) and inside mix packets
 //!   (WAKU.md §4).
