@@ -303,16 +303,20 @@ pub async fn start_testnet(
     for i in 0..args.nodes {
         let offset = u16::try_from(2 * i).context("too many nodes")?;
         let mut settings = Settings::local();
-        settings.tcp_port = args
-            .base_port
-            .checked_add(offset)
-            .context("port out of range")?;
-        settings.ws_port = Some(
-            settings
-                .tcp_port
-                .checked_add(1)
-                .context("port out of range")?,
-        );
+        if args.base_port == 0 {
+            settings.ws_port = Some(0);
+        } else {
+            settings.tcp_port = args
+                .base_port
+                .checked_add(offset)
+                .context("port out of range")?;
+            settings.ws_port = Some(
+                settings
+                    .tcp_port
+                    .checked_add(1)
+                    .context("port out of range")?,
+            );
+        }
         settings.cluster_id = args.cluster_id;
         settings.shards = vec![args.shard];
         settings.delay = delay_strategy(args.mean_delay_ms);

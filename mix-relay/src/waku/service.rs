@@ -14,7 +14,7 @@
 //! | encoded message > max size | 420 `Message size exceeded maximum of N bytes` | 413 (spec's `PAYLOAD_TOO_LARGE`), same text |
 //! | published to n > 0 peers | 200, `relay_peer_count` n | same |
 //! | published to 0 peers | 505 `No peers for topic, skipping publish` | same |
-//! | already seen | 420 `Dropping already-seen message` by its mapping; in practice 505, because nim-libp2p's publish returns 0 for a seen message | 420 |
+//! | already seen | 420 `Dropping already-seen message` by its mapping; in practice 505, because nim-libp2p's publish returns 0 for a seen message | 200 `message already relayed` with the topic's peer count (the message is on the network; a redundant or retried request must not look failed), 505 without peers |
 //! | other publish failure | 500 | same |
 //!
 //! nwaku also attaches its own RLN proof when it runs RLN relay (504 when it cannot); we do not
@@ -173,8 +173,12 @@ pub enum PublishOutcome {
     },
     /// No peer to publish to (505).
     NoPeers,
-    /// Gossipsub had already seen this message (420).
-    Duplicate,
+    /// Gossipsub had already seen this message: it is on the relay network already (200, with
+    /// the topic's peer count; see [`LightPushService::handle`]).
+    Duplicate {
+        /// Peers on the topic.
+        relay_peer_count: u32,
+    },
     /// Publishing failed for another reason (500).
     Failed,
 }
@@ -192,7 +196,7 @@ impl PublishOutcome {
         match result {
             Ok(_) => Self::Published { relay_peer_count },
             Err(PublishError::NoPeersSubscribedToTopic) => Self::NoPeers,
-            Err(PublishError::Duplicate) => Self::Duplicate,
+            Err(PublishError::Duplicate) => Self::Duplicate { relay_peer_count },
             Err(_) => Self::Failed,
         }
     }
@@ -276,11 +280,23 @@ impl LightPushService {
                     "No peers for topic, skipping publish".to_owned(),
                 ),
             ),
-            PublishOutcome::Duplicate => reject(
+            // A message gossipsub has already seen is on the network: the request's goal is met.
+            // Answering success keeps a retried or redundant request (WAKU-MIX: a sender MAY use
+            // two paths) from looking failed. nwaku answers 505 here, through nim-libp2p's
+            // publish returning 0 peers for a seen message; its own mapping says 420.
+            PublishOutcome::Duplicate { relay_peer_count } if relay_peer_count > 0 => {
+                LightPushResponse {
+                    request_id,
+                    status_code: StatusCode::Success.code(),
+                    status_desc: Some("message already relayed".to_owned()),
+                    relay_peer_count: Some(relay_peer_count),
+                }
+            }
+            PublishOutcome::Duplicate { .. } => reject(
                 request_id,
                 (
-                    StatusCode::InvalidMessage,
-                    "Dropping already-seen message".to_owned(),
+                    StatusCode::NoPeersToRelay,
+                    "No peers for topic, skipping publish".to_owned(),
                 ),
             ),
             PublishOutcome::Failed => reject(
@@ -519,6 +535,18 @@ mod tests {
     }
 
     #[test]
+    fn an_already_relayed_message_is_a_success() {
+        let outcome = PublishOutcome::Duplicate {
+            relay_peer_count: 3,
+        };
+        let (response, called) = run(&service(), &request(Some(TOPIC), message()), outcome);
+        assert!(called);
+        assert_eq!(response.status_code, 200);
+        assert_eq!(response.relay_peer_count, Some(3));
+        assert_eq!(response.request_id, "abc123");
+    }
+
+    #[test]
     fn publish_outcomes_map_to_nwaku_statuses() {
         let cases = [
             (
@@ -532,9 +560,11 @@ mod tests {
                 "No peers for topic, skipping publish",
             ),
             (
-                PublishOutcome::Duplicate,
-                StatusCode::InvalidMessage,
-                "Dropping already-seen message",
+                PublishOutcome::Duplicate {
+                    relay_peer_count: 0,
+                },
+                StatusCode::NoPeersToRelay,
+                "No peers for topic, skipping publish",
             ),
             (
                 PublishOutcome::Failed,
@@ -909,7 +939,9 @@ mod tests {
         );
         assert_eq!(
             PublishOutcome::from_gossipsub(&Err(PublishError::Duplicate), 5),
-            PublishOutcome::Duplicate
+            PublishOutcome::Duplicate {
+                relay_peer_count: 5
+            }
         );
         assert_eq!(
             PublishOutcome::from_gossipsub(&Err(PublishError::MessageTooLarge), 5),
