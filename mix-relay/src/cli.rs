@@ -65,6 +65,10 @@ pub struct RunArgs {
     #[arg(long)]
     #[serde(default)]
     pub announce: Vec<Multiaddr>,
+    /// Be reachable only through this circuit relay (`/ip4/…/tcp/…/p2p/<relay>`): reserve a
+    /// slot there and advertise the circuit address.
+    #[arg(long)]
+    pub relay_via: Option<Multiaddr>,
     /// The mix secret key, 64 hex characters (nwaku's --mixkey); overrides the stored one.
     #[arg(long)]
     pub mixkey: Option<String>,
@@ -108,6 +112,7 @@ impl RunArgs {
             ws_port: self.ws_port.or(file.ws_port),
             quic_port: self.quic_port.or(file.quic_port),
             announce: list(self.announce, file.announce),
+            relay_via: self.relay_via.or(file.relay_via),
             mixkey: self.mixkey.or(file.mixkey),
             mixnode: list(self.mixnode, file.mixnode),
             peer: list(self.peer, file.peer),
@@ -138,7 +143,7 @@ impl RunArgs {
             .data_dir
             .unwrap_or_else(|| PathBuf::from("mix-relay-data"));
         let listen_ip = args.listen_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        if listen_ip.is_unspecified() && args.announce.is_empty() {
+        if listen_ip.is_unspecified() && args.announce.is_empty() && args.relay_via.is_none() {
             anyhow::bail!(
                 "listening on 0.0.0.0 needs --announce /ip4/<public IPv4>/tcp/<port>: SURBs and pool entries must carry a dialable address"
             );
@@ -159,6 +164,7 @@ impl RunArgs {
         settings.ws_port = args.ws_port;
         settings.quic_port = args.quic_port;
         settings.announce = args.announce;
+        settings.relay_via = args.relay_via;
         settings.mixnodes = mixnodes;
         settings.peers = args.peer;
         settings.cluster_id = args.cluster_id.unwrap_or(2);

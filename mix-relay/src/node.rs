@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -65,6 +66,10 @@ pub struct Settings {
     pub quic_port: Option<u16>,
     /// Addresses to advertise (in SURBs and the pool file); by default the TCP listen address.
     pub announce: Vec<Multiaddr>,
+    /// Be reachable through this circuit relay (`/ip4/…/tcp/…/p2p/<relay>`): reserve a slot on
+    /// it and advertise the circuit address, for nodes that cannot accept connections (a
+    /// browser, a NATed sender). SURB replies then reach this node through the relay.
+    pub relay_via: Option<Multiaddr>,
     /// Static mix pool entries (nwaku's `--mixnode`).
     pub mixnodes: Vec<MixNodeEntry>,
     /// Peers to connect to at start (the Waku relay mesh).
@@ -100,6 +105,7 @@ impl Settings {
             ws_port: None,
             quic_port: None,
             announce: Vec::new(),
+            relay_via: None,
             mixnodes: Vec::new(),
             peers: Vec::new(),
             cluster_id: 2,
@@ -430,6 +436,17 @@ fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
     }
 }
 
+/// The circuit-relay v2 server limits. libp2p's defaults (2 min, 128 KiB per circuit) suit
+/// hole punching, not a browser that receives mix replies through us: a circuit lives an hour
+/// and carries up to 64 MiB (about 14,000 packets) before it must be re-established.
+fn relay_server_config() -> relay::Config {
+    relay::Config {
+        max_circuit_duration: Duration::from_secs(3600),
+        max_circuit_bytes: 64 << 20,
+        ..relay::Config::default()
+    }
+}
+
 async fn build_swarm(
     identity: libp2p::identity::Keypair,
     settings: &Settings,
@@ -464,7 +481,7 @@ async fn build_swarm(
                         .with_agent_version(format!("mix-relay/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 ping: ping::Behaviour::default(),
-                relay: relay::Behaviour::new(peer, relay::Config::default()),
+                relay: relay::Behaviour::new(peer, relay_server_config()),
                 relay_client,
                 stream: libp2p_stream::Behaviour::new(),
                 peer_store: libp2p::peer_store::Behaviour::new(
@@ -542,9 +559,46 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             _ => {}
         }
     }
+    if let Some(relay_addr) = &settings.relay_via {
+        let circuit = relay_addr.clone().with(Protocol::P2pCircuit);
+        swarm
+            .listen_on(circuit.clone())
+            .with_context(|| format!("reserving a slot on {relay_addr}"))?;
+        let reserved = loop {
+            let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+                .await
+                .with_context(|| format!("no reservation on the relay {relay_addr} within 10 s"))?;
+            match event {
+                // One circuit address per address of the relay: wait for one a packet can carry.
+                SwarmEvent::NewListenAddr { address, .. } if mix_libp2p::is_circuit(&address) => {
+                    if mix_libp2p::from_multiaddr(&address, Some(peer_id)).is_ok() {
+                        break address;
+                    }
+                    listen.push(with_p2p(&address, peer_id));
+                }
+                SwarmEvent::ListenerClosed {
+                    reason: Err(error), ..
+                } => {
+                    anyhow::bail!("the relay {relay_addr} refused a reservation: {error}")
+                }
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    anyhow::bail!("cannot reach the relay {relay_addr}: {error}")
+                }
+                _ => {}
+            }
+        };
+        listen.insert(0, with_p2p(&reserved, peer_id));
+    }
     // The TCP address first: it is what packets and SURBs carry.
     listen.sort_by_key(|a| !matches!(mix_libp2p::from_multiaddr(a, None), Ok(m) if m.transport == mix_core::Transport::Tcp));
-    let announce: Vec<Multiaddr> = if settings.announce.is_empty() {
+    let announce: Vec<Multiaddr> = if settings.announce.is_empty() && settings.relay_via.is_some() {
+        // Reachable only through the relay: advertise the circuit address alone.
+        listen
+            .iter()
+            .filter(|a| mix_libp2p::is_circuit(a))
+            .cloned()
+            .collect()
+    } else if settings.announce.is_empty() {
         listen.clone()
     } else {
         settings
@@ -625,6 +679,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
         protocols: HashMap::new(),
+        in_flight: Arc::new(AtomicUsize::new(0)),
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -651,6 +706,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     })
 }
 
+/// Packets waiting out their mixing delay, at most; more are dropped (`queue_full`).
+const MAX_DELAYED: usize = 100_000;
+/// Forward-mode exchanges and direct lightpush streams in flight, at most each.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// A forward-mode exit's result: the response to send back through `surbs`.
 struct ExitResult {
     surbs: Vec<Surb>,
@@ -673,7 +733,24 @@ struct Node {
     messages: broadcast::Sender<(String, WakuMessage)>,
     forward_timeout: Duration,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
+    in_flight: Arc<AtomicUsize>,
     rng: StdRng,
+}
+
+/// Counts a task in `Node::in_flight` while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Node {
@@ -705,8 +782,17 @@ impl Node {
                     }
                 }
                 Some((_peer, stream)) = lightpush_streams.next() => {
-                    let tx = lp_tx.clone();
-                    tokio::spawn(serve_lightpush_stream(stream, tx));
+                    if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                        // Dropping the stream resets it: the client sees the service busy.
+                        drop(stream);
+                    } else {
+                        let tx = lp_tx.clone();
+                        let guard = InFlight::enter(&self.in_flight);
+                        tokio::spawn(async move {
+                            serve_lightpush_stream(stream, tx).await;
+                            drop(guard);
+                        });
+                    }
                 }
                 Some((request, reply)) = lp_rx.recv() => {
                     let response = self.handle_lightpush(&request);
@@ -830,7 +916,17 @@ impl Node {
                     self.swarm.add_peer_address(peer_id, addr);
                 }
             }
-            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionEstablished { .. } => {
+                self.metrics
+                    .set_connected_peers(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                cause,
+                num_established,
+                ..
+            } => {
+                tracing::debug!(peer = %peer_id, ?cause, num_established, "connection closed");
                 self.metrics
                     .set_connected_peers(self.swarm.connected_peers().count());
             }
@@ -877,6 +973,8 @@ impl Node {
             } => {
                 if delay.is_zero() {
                     self.send_packet(next_hop, packet);
+                } else if self.delays.len() >= MAX_DELAYED {
+                    self.metrics.dropped(DropReason::QueueFull);
                 } else {
                     self.delays.insert((next_hop, packet), delay);
                     self.metrics.set_delay_queue_depth(self.delays.len());
@@ -1026,9 +1124,14 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         };
+        if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            self.metrics.dropped(DropReason::QueueFull);
+            return;
+        }
         self.swarm
             .add_peer_address(peer, mix_libp2p::to_multiaddr(&destination));
         let control = self.control.clone();
+        let in_flight = InFlight::enter(&self.in_flight);
         let exit_tx = self.exit_tx.clone();
         let timeout = self.forward_timeout;
         tokio::spawn(async move {
@@ -1040,6 +1143,7 @@ impl Node {
                     .and_then(Result::ok)
                     // Nim replies with an empty response when the destination cannot be reached.
                     .unwrap_or_default();
+            drop(in_flight);
             if want_reply {
                 let _ = exit_tx.send(ExitResult { surbs, response }).await;
             }
