@@ -255,25 +255,36 @@ pub struct SendArgs {
     pub json: bool,
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn interrupted() {
+/// SIGINT and SIGTERM, registered when created (so a signal that arrives while the relay starts
+/// is not lost to the default action).
+struct Interrupts {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+                term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }
@@ -284,10 +295,11 @@ async fn interrupted() {
 /// If the relay cannot start.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    let mut interrupts = Interrupts::new()?;
     let relay = node::start(settings).await?;
     let entry = PoolNode::from_info(relay.info());
     tracing::info!(mixnode = %entry.mixnode, "ready; pool entry for senders and nwaku's --mixnode");
-    interrupted().await;
+    interrupts.wait().await;
     tracing::info!("shutting down");
     relay.shutdown().await;
     Ok(())
@@ -397,6 +409,7 @@ pub async fn start_testnet(
 /// If a relay cannot start or the pool file cannot be written.
 pub async fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let mut interrupts = Interrupts::new()?;
     let (relays, pool) = start_testnet(&args).await?;
     pool.write(&args.pool_file)?;
     eprintln!(
@@ -405,7 +418,7 @@ pub async fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         args.pool_file.display()
     );
-    interrupted().await;
+    interrupts.wait().await;
     eprintln!("[testnet] stopping");
     for relay in relays {
         relay.shutdown().await;

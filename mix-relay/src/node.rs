@@ -68,7 +68,7 @@ pub struct Settings {
     pub announce: Vec<Multiaddr>,
     /// Be reachable through this circuit relay (`/ip4/…/tcp/…/p2p/<relay>`): reserve a slot on
     /// it and advertise the circuit address, for nodes that cannot accept connections (a
-    /// browser, a NATed sender). SURB replies then reach this node through the relay.
+    /// browser, a sender behind NAT). SURB replies then reach this node through the relay.
     pub relay_via: Option<Multiaddr>,
     /// Static mix pool entries (nwaku's `--mixnode`).
     pub mixnodes: Vec<MixNodeEntry>,
