@@ -634,6 +634,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         }
     }
     let mut control = swarm.behaviour().stream.new_control();
+    let metadata_streams = control
+        .accept(StreamProtocol::new(waku::metadata::METADATA_PROTOCOL))
+        .context("registering the Waku metadata protocol")?;
+    tokio::spawn(serve_metadata(
+        metadata_streams,
+        waku::metadata::response(settings.cluster_id, &settings.shards),
+    ));
     let lightpush_streams = control
         .accept(StreamProtocol::new(LIGHTPUSH_PROTOCOL))
         .context("registering the lightpush protocol")?;
@@ -1178,6 +1185,34 @@ async fn exchange(
     stream.read_exact(&mut response[start..]).await?;
     let _ = stream.close().await;
     Ok(response)
+}
+
+/// Answers every Waku metadata request with this node's cluster and shards (at most 64 at once;
+/// the task ends when the relay stops).
+async fn serve_metadata(streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
+    streams
+        .for_each_concurrent(64, |(_peer, mut stream)| {
+            let response = response.clone();
+            async move {
+                let exchange = async {
+                    let len = unsigned_varint::aio::read_usize(&mut stream).await?;
+                    anyhow::ensure!(len <= waku::metadata::MAX_METADATA_LEN, "request too long");
+                    let mut request = vec![0u8; len];
+                    stream.read_exact(&mut request).await?;
+                    stream.write_all(&response).await?;
+                    stream.close().await?;
+                    Ok(())
+                };
+                if let Ok(Err(error)) | Err(error) =
+                    tokio::time::timeout(Duration::from_secs(10), exchange)
+                        .await
+                        .map_err(anyhow::Error::from)
+                {
+                    tracing::debug!(%error, "metadata stream failed");
+                }
+            }
+        })
+        .await;
 }
 
 /// One direct (non-mix) lightpush request on a stream: read it, answer, close.

@@ -16,6 +16,7 @@
 //!   rust-libp2p gossipsub, with nwaku's parameters.
 
 mod framing;
+pub mod metadata;
 mod proto;
 mod relay;
 mod service;
