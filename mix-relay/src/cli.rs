@@ -220,6 +220,23 @@ pub struct TestnetArgs {
     pub mean_delay_ms: u16,
 }
 
+impl TestnetArgs {
+    /// `nodes` relays on free ports of 127.0.0.1, cluster 2, shard 0, Nim's default delays, no
+    /// files: what in-process tests and demos use.
+    pub fn local(nodes: usize) -> Self {
+        Self {
+            nodes,
+            base_port: 0,
+            pool_file: PathBuf::from("pool.json"),
+            data_dir: None,
+            cluster_id: 2,
+            shard: 0,
+            metrics_base_port: None,
+            mean_delay_ms: 0,
+        }
+    }
+}
+
 /// `mix-relay send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {

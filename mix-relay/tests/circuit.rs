@@ -10,16 +10,7 @@ use mix_relay::{Settings, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_reach_a_sender_behind_a_circuit_relay() {
-    let args = TestnetArgs {
-        nodes: 5,
-        base_port: 0,
-        pool_file: "unused".into(),
-        data_dir: None,
-        cluster_id: 2,
-        shard: 0,
-        metrics_base_port: None,
-        mean_delay_ms: 0,
-    };
+    let args = TestnetArgs::local(5);
     let (relays, _) = start_testnet(&args).await.unwrap();
     let gateway = relays[0].info().addrs[0].clone();
     let mut settings = Settings::local();

@@ -26,16 +26,7 @@ fn logs() {
 
 async fn testnet(nodes: usize) -> Vec<RelayHandle> {
     logs();
-    let args = TestnetArgs {
-        nodes,
-        base_port: 0,
-        pool_file: "unused".into(),
-        data_dir: None,
-        cluster_id: 2,
-        shard: 0,
-        metrics_base_port: None,
-        mean_delay_ms: 0,
-    };
+    let args = TestnetArgs::local(nodes);
     start_testnet(&args).await.unwrap().0
 }
 

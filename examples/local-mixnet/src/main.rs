@@ -13,16 +13,7 @@ const TOPIC: &str = "/waku/2/rs/2/0";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let args = TestnetArgs {
-        nodes: 5,
-        base_port: 0,
-        pool_file: "pool.json".into(),
-        data_dir: None,
-        cluster_id: 2,
-        shard: 0,
-        metrics_base_port: None,
-        mean_delay_ms: 0,
-    };
+    let args = TestnetArgs::local(5);
     let (relays, pool) = start_testnet(&args).await?;
     println!(
         "\n{} relays meshed on {TOPIC} in {:.0} ms:",
