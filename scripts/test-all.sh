@@ -4,9 +4,10 @@
 #   scripts/test-all.sh            # everything
 #   FUZZ_SECONDS=0 scripts/test-all.sh   # skip the fuzz smoke run
 #
-# Steps: formatting, clippy, native tests (unit, golden vectors, properties, examples, benches
-# in test mode, doc tests), the no_std builds, the wasm32 tests under wasm-bindgen's runner, a
-# short run of every fuzz target, and the example. Exit 0 only if all pass.
+# Steps: formatting, clippy, native tests (unit, golden vectors, properties, in-process mixnets,
+# the CLI, examples, benches in test mode, doc tests), the no_std builds, the wasm32 tests under
+# wasm-bindgen's runner, a short run of every fuzz target, the examples, and the interop run with
+# stock js-libp2p and js-waku nodes. Exit 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,9 +38,9 @@ if ! have wasm-bindgen-test-runner || [ "$(wasm-bindgen-test-runner --version 2>
   echo "installing wasm-bindgen-cli $wbg_version (about 2 minutes)"
   cargo install wasm-bindgen-cli --version "$wbg_version" --locked --quiet
 fi
-if ! have node; then
-  echo "installing Node.js (the wasm-bindgen test runner needs it)"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs; else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs; fi
+if ! have node || ! have npm; then
+  echo "installing Node.js and npm (the wasm-bindgen test runner and the interop tests need them)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm; else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm; fi
 fi
 fuzz=yes
 if [ "$FUZZ_SECONDS" = 0 ]; then
@@ -81,8 +82,11 @@ cargo build -p mix-core --target thumbv7em-none-eabi --locked
 step "wasm32 tests (wasm-bindgen-test-runner on Node.js)"
 cargo test -p mix-core --target wasm32-unknown-unknown --locked
 
+step "mix-libp2p builds for wasm32 (the browser sender reuses it)"
+cargo check -p mix-libp2p --target wasm32-unknown-unknown --locked
+
 if [ "$fuzz" = yes ]; then
-  for t in decode_packet peel decode_surb decode_mix_message; do
+  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request mixnode_entry pool_file; do
     step "fuzz smoke: $t for ${FUZZ_SECONDS}s"
     log="target/fuzz-smoke-$t.log"
     mkdir -p target
@@ -97,5 +101,11 @@ fi
 
 step "example: the in-memory mixnet"
 cargo run -q --release -p build-and-peel --locked
+
+step "example: five relays on loopback and lightpush through them"
+cargo run -q -p local-mixnet --locked
+
+step "interop: stock js-libp2p and js-waku nodes against a mix-relay testnet"
+MIX_RELAY="$PWD/target/debug/mix-relay" interop/run.sh
 
 step "all tests passed in $(( $(date +%s) - started ))s"

@@ -126,3 +126,29 @@ pub fn steer_payload(packet: &mut [u8; PACKET_LEN], offset: usize, known: &[u8],
         *p ^= k ^ w;
     }
 }
+
+/// Two secp256k1 peer ids (the only kind a mix address or `--mixnode` entry carries), so the
+/// mix-libp2p and mix-relay targets reach past the peer-id checks without the fuzzer having to
+/// find a valid curve point.
+pub fn secp256k1_peers() -> &'static [libp2p::PeerId; 2] {
+    static PEERS: OnceLock<[libp2p::PeerId; 2]> = OnceLock::new();
+    PEERS.get_or_init(|| {
+        [1u8, 2].map(|fill| {
+            let secret = libp2p::identity::secp256k1::SecretKey::try_from_bytes([fill; 32])
+                .expect("a valid secp256k1 secret key");
+            let keypair = libp2p::identity::secp256k1::Keypair::from(secret);
+            libp2p::identity::PublicKey::from(keypair.public().clone()).to_peer_id()
+        })
+    })
+}
+
+/// A valid X25519 mix public key in hex, as `--mixnode` entries and pool files carry it.
+pub const MIX_PUBLIC_HEX: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+
+/// `uvarint(bytes.len()) ‖ bytes`, the framing of `/mix/1.0.0` and of lightpush.
+pub fn length_prefixed(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 10);
+    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}

@@ -22,6 +22,8 @@ pub use web_time::Instant;
 pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
 pub use client::{Client, ClientError, Destination, MixNode, Outgoing, RequestId, SendOptions};
 pub use handler::{FromBehaviour, Handler, ToBehaviour};
+#[doc(hidden)]
+pub use protocol::decode_frames_for_fuzzing;
 pub use protocol::{Frame, PROTOCOL_NAME};
 pub use rate::RateLimiter;
 

@@ -106,6 +106,34 @@ pub(crate) async fn write_frame<S: AsyncWrite + Unpin>(
     stream.flush().await
 }
 
+/// Runs [`read_frame`] over `bytes` as one inbound stream, as the handler does: a frame of the
+/// right length is `Ok`, one of another length `Err(DropReason::Length)` (and reading goes on),
+/// an oversize prefix `Err(DropReason::Oversize)` (and reading stops). Reading also stops at the
+/// end of the bytes or at an I/O error (a truncated frame, a bad length prefix).
+///
+/// Only for the fuzz targets (`fuzz/fuzz_targets/mix_frames.rs`): not part of the API.
+#[doc(hidden)]
+pub fn decode_frames_for_fuzzing(
+    bytes: &[u8],
+    proof_len: usize,
+) -> Vec<Result<Frame, crate::DropReason>> {
+    let mut stream = futures::io::Cursor::new(bytes);
+    let mut out = Vec::new();
+    futures::executor::block_on(async {
+        while let Ok(Some(inbound)) = read_frame(&mut stream, proof_len).await {
+            match inbound {
+                Inbound::Frame(frame) => out.push(Ok(frame)),
+                Inbound::WrongLength => out.push(Err(crate::DropReason::Length)),
+                Inbound::Oversize => {
+                    out.push(Err(crate::DropReason::Oversize));
+                    break;
+                }
+            }
+        }
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use futures::io::Cursor;
