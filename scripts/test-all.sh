@@ -102,8 +102,7 @@ fi
 step "example: the in-memory mixnet"
 cargo run -q --release -p build-and-peel --locked
 
-step "example: five relays on loopback and lightpush through them"
-cargo run -q -p local-mixnet --locked
+
 
 step "interop: stock js-libp2p and js-waku nodes against a mix-relay testnet"
 MIX_RELAY="$PWD/target/debug/mix-relay" interop/run.sh

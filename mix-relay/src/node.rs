@@ -904,15 +904,27 @@ impl Node {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
                 message,
-                ..
-            })) => match waku::decode_waku_message(&message.data) {
-                Ok(msg) => {
+            })) => {
+                // Forward only what decodes as a WakuMessage (nwaku's relay validator).
+                let decoded = waku::decode_waku_message(&message.data);
+                let verdict = if decoded.is_ok() {
+                    gossipsub::MessageAcceptance::Accept
+                } else {
+                    tracing::debug!(peer = %propagation_source, "undecodable Waku message on relay: rejected");
+                    gossipsub::MessageAcceptance::Reject
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+                if let Ok(msg) = decoded {
                     self.metrics.relay_message_received();
                     let _ = self.messages.send((message.topic.into_string(), msg));
                 }
-                Err(_) => tracing::debug!("undecodable Waku message on relay"),
-            },
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,

@@ -56,10 +56,10 @@ pub enum RelayConfigError {
 /// ids, no floodsub), [`ValidationMode::Anonymous`], [`gossipsub_message_id`], frame limit
 /// [`GOSSIPSUB_MAX_TRANSMIT_SIZE`], and nwaku's mesh, gossip and timing parameters (module docs).
 ///
-/// Pair it with [`MessageAuthenticity::Anonymous`] (as [`gossipsub_behaviour`] does). Message
-/// validation is left off; a node that relays other peers' traffic should turn it on
-/// (`validate_messages`) and reject data [`decode_waku_message`](super::decode_waku_message)
-/// refuses, like nwaku.
+/// Pair it with [`MessageAuthenticity::Anonymous`] (as [`gossipsub_behaviour`] does). Messages
+/// are validated by the application before they are forwarded (`validate_messages`): the node
+/// must report each one, accepting what [`decode_waku_message`](super::decode_waku_message)
+/// decodes and rejecting the rest, like nwaku's relay validator.
 ///
 /// # Errors
 /// Returns the builder's error if rust-libp2p refuses the parameters (it does not for these
@@ -68,6 +68,7 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, ConfigBuilderError> {
     ConfigBuilder::default()
         .protocol_id(RELAY_PROTOCOL, Version::V1_1)
         .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
         .message_id_fn(gossipsub_message_id)
         .max_transmit_size(GOSSIPSUB_MAX_TRANSMIT_SIZE)
         .mesh_n(6)
@@ -173,6 +174,10 @@ mod tests {
     fn config_uses_nwaku_parameters() {
         let config = gossipsub_config().unwrap();
         assert_eq!(config.mesh_n(), 6);
+        assert!(
+            config.validate_messages(),
+            "messages are checked before they are forwarded"
+        );
         assert_eq!(config.mesh_n_low(), 4);
         assert_eq!(config.mesh_n_high(), 8);
         assert_eq!(config.mesh_outbound_min(), 3);
