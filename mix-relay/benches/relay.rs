@@ -88,7 +88,11 @@ async fn main() -> anyhow::Result<()> {
         Plan {
             full,
             throughput: 20_000,
-            window: 4_096,
+            // MIX_BENCH_WINDOW: packets in flight in the throughput run.
+            window: std::env::var("MIX_BENCH_WINDOW")
+                .ok()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(4_096),
             paced: 2_000,
             rate: 500,
         }
