@@ -73,6 +73,19 @@ fn world(n: usize) -> World {
     }
 }
 
+/// Sends `body` with the client of `w`, at `now`.
+fn send_at(
+    w: &mut World,
+    now: Instant,
+    destination: &Destination,
+    body: &[u8],
+    options: SendOptions,
+) -> (mix_libp2p::RequestId, Vec<mix_libp2p::Outgoing>) {
+    w.client
+        .send(&mut w.rng, now, destination, CODEC, body, options)
+        .unwrap()
+}
+
 /// Sends `body` now with the client of `w`.
 fn send(
     w: &mut World,
@@ -80,16 +93,7 @@ fn send(
     body: &[u8],
     options: SendOptions,
 ) -> (mix_libp2p::RequestId, Vec<mix_libp2p::Outgoing>) {
-    w.client
-        .send(
-            &mut w.rng,
-            Instant::now(),
-            destination,
-            CODEC,
-            body,
-            options,
-        )
-        .unwrap()
+    send_at(w, Instant::now(), destination, body, options)
 }
 
 /// What a packet did after travelling hop by hop from `peer`.
@@ -152,17 +156,13 @@ fn a_request_and_its_reply_travel_three_hops_each_way() {
     let mut w = world(5);
     let service = *w.client.nodes().nth(2).map(|n| &n.peer_id).unwrap();
     let now = Instant::now();
-    let (id, out) = w
-        .client
-        .send(
-            &mut w.rng,
-            now,
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"hello",
-            SendOptions::default(),
-        )
-        .unwrap();
+    let (id, out) = send_at(
+        &mut w,
+        now,
+        &Destination::ExitIsDestination(service),
+        b"hello",
+        SendOptions::default(),
+    );
     assert_eq!(out.len(), 1);
     assert_eq!(w.client.pending_requests(), 1);
     let first = out.into_iter().next().unwrap();
@@ -269,28 +269,20 @@ fn requests_time_out_and_are_forgotten() {
         timeout: Duration::from_secs(2),
         ..SendOptions::default()
     };
-    let (a, _) = w
-        .client
-        .send(
-            &mut w.rng,
-            t0,
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"a",
-            opts,
-        )
-        .unwrap();
-    let (b, _) = w
-        .client
-        .send(
-            &mut w.rng,
-            t0 + Duration::from_secs(1),
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"b",
-            opts,
-        )
-        .unwrap();
+    let (a, _) = send_at(
+        &mut w,
+        t0,
+        &Destination::ExitIsDestination(service),
+        b"a",
+        opts,
+    );
+    let (b, _) = send_at(
+        &mut w,
+        t0 + Duration::from_secs(1),
+        &Destination::ExitIsDestination(service),
+        b"b",
+        opts,
+    );
     assert_eq!(w.client.next_deadline(), Some(t0 + Duration::from_secs(2)));
     assert!(w.client.expire(t0 + Duration::from_millis(1999)).is_empty());
     assert_eq!(w.client.expire(t0 + Duration::from_secs(2)), vec![a]);
@@ -298,16 +290,13 @@ fn requests_time_out_and_are_forgotten() {
     assert_eq!(w.client.next_deadline(), None);
     // No SURBs: nothing to wait for.
     let none = SendOptions { surbs: 0, ..opts };
-    w.client
-        .send(
-            &mut w.rng,
-            t0,
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"c",
-            none,
-        )
-        .unwrap();
+    send_at(
+        &mut w,
+        t0,
+        &Destination::ExitIsDestination(service),
+        b"c",
+        none,
+    );
     assert_eq!(w.client.pending_requests(), 0);
 }
 

@@ -877,14 +877,10 @@ impl Node {
                 }
             }
             Command::TopicPeers { topic, reply } => {
-                let hash = TopicHash::from_raw(topic);
-                let n = self
-                    .swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .filter(|(_, topics)| topics.contains(&&hash))
-                    .count();
+                let n = topic_peer_count(
+                    &self.swarm.behaviour().gossipsub,
+                    &TopicHash::from_raw(topic),
+                );
                 let _ = reply.send(n);
             }
             Command::Lightpush { request, reply } => {
@@ -1114,10 +1110,7 @@ impl Node {
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let response = self.lightpush.handle(request, |topic, message| {
             let hash = TopicHash::from_raw(topic);
-            let peers = gossipsub
-                .all_peers()
-                .filter(|(_, topics)| topics.contains(&&hash))
-                .count();
+            let peers = topic_peer_count(gossipsub, &hash);
             let mut message = message.clone();
             if message.timestamp.unwrap_or(0) == 0 {
                 let now_ns = i64::try_from(unix_now_ms())
@@ -1187,16 +1180,43 @@ async fn exchange(
         stream.close().await?;
         return Ok(Vec::new());
     }
-    let len = unsigned_varint::aio::read_usize(&mut stream).await?;
-    anyhow::ensure!(len <= mix_core::MAX_REPLY_LEN, "response too long");
-    let mut response = Vec::with_capacity(len + 3);
-    let mut prefix = unsigned_varint::encode::usize_buffer();
-    response.extend_from_slice(unsigned_varint::encode::usize(len, &mut prefix));
-    let start = response.len();
-    response.resize(start + len, 0);
-    stream.read_exact(&mut response[start..]).await?;
+    let body = read_length_prefixed(&mut stream, mix_core::MAX_REPLY_LEN).await?;
     let _ = stream.close().await;
+    let mut prefix = unsigned_varint::encode::usize_buffer();
+    let mut response = unsigned_varint::encode::usize(body.len(), &mut prefix).to_vec();
+    response.extend_from_slice(&body);
     Ok(response)
+}
+
+/// How many gossipsub peers are subscribed to `topic` (the lightpush `relay_peer_count`).
+fn topic_peer_count(gossipsub: &gossipsub::Behaviour, topic: &TopicHash) -> usize {
+    gossipsub
+        .all_peers()
+        .filter(|(_, topics)| topics.contains(&topic))
+        .count()
+}
+
+/// Reads one `uvarint(len) ‖ bytes` frame of at most `max` bytes and returns the bytes.
+async fn read_length_prefixed(stream: &mut libp2p::Stream, max: usize) -> anyhow::Result<Vec<u8>> {
+    let len = unsigned_varint::aio::read_usize(&mut *stream).await?;
+    anyhow::ensure!(
+        len <= max,
+        "a frame of {len} bytes exceeds the limit of {max}"
+    );
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
+/// Runs one request/response exchange on an inbound stream for at most 10 s, logging (at debug
+/// level) why it failed; the peer learns nothing but the closed stream.
+async fn serve_exchange(what: &str, exchange: impl Future<Output = anyhow::Result<()>>) {
+    if let Ok(Err(error)) | Err(error) = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(anyhow::Error::from)
+    {
+        tracing::debug!(%error, "{what} stream failed");
+    }
 }
 
 /// Answers every Waku metadata request with this node's cluster and shards (at most 64 at once;
@@ -1205,24 +1225,12 @@ async fn serve_metadata(streams: libp2p_stream::IncomingStreams, response: Vec<u
     streams
         .for_each_concurrent(64, |(_peer, mut stream)| {
             let response = response.clone();
-            async move {
-                let exchange = async {
-                    let len = unsigned_varint::aio::read_usize(&mut stream).await?;
-                    anyhow::ensure!(len <= waku::metadata::MAX_METADATA_LEN, "request too long");
-                    let mut request = vec![0u8; len];
-                    stream.read_exact(&mut request).await?;
-                    stream.write_all(&response).await?;
-                    stream.close().await?;
-                    Ok(())
-                };
-                if let Ok(Err(error)) | Err(error) =
-                    tokio::time::timeout(Duration::from_secs(10), exchange)
-                        .await
-                        .map_err(anyhow::Error::from)
-                {
-                    tracing::debug!(%error, "metadata stream failed");
-                }
-            }
+            serve_exchange("metadata", async move {
+                read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN).await?;
+                stream.write_all(&response).await?;
+                stream.close().await?;
+                Ok(())
+            })
         })
         .await;
 }
@@ -1232,11 +1240,8 @@ async fn serve_lightpush_stream(
     mut stream: libp2p::Stream,
     node: mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>,
 ) {
-    let result = tokio::time::timeout(Duration::from_secs(10), async {
-        let len = unsigned_varint::aio::read_usize(&mut stream).await?;
-        anyhow::ensure!(len <= waku::MAX_FRAME_LEN, "request too long");
-        let mut request = vec![0u8; len];
-        stream.read_exact(&mut request).await?;
+    serve_exchange("lightpush", async {
+        let request = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
         let (tx, rx) = oneshot::channel();
         node.send((request, tx))
             .await
@@ -1247,7 +1252,4 @@ async fn serve_lightpush_stream(
         Ok(())
     })
     .await;
-    if let Ok(Err(error)) | Err(error) = result.map_err(anyhow::Error::from) {
-        tracing::debug!(%error, "lightpush stream failed");
-    }
 }
