@@ -112,6 +112,12 @@ impl Default for SendOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(u64);
 
+impl From<RequestId> for u64 {
+    fn from(id: RequestId) -> Self {
+        id.0
+    }
+}
+
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "#{}", self.0)
@@ -159,6 +165,9 @@ pub enum ClientError {
     /// No reply came in time.
     #[error("no reply within the timeout")]
     Timeout,
+    /// Every reply that came back failed to open (tampered on the way).
+    #[error("the reply did not open: it was tampered with on the way")]
+    InvalidReply,
 }
 
 impl From<BuildError> for ClientError {
@@ -182,8 +191,15 @@ pub enum ReplyOutcome {
     },
     /// A SURB id this client does not (or no longer) await: a late duplicate, or not ours.
     Unknown,
-    /// Ours, but it did not open (tampered, or not a reply).
-    Invalid,
+    /// Ours, but it did not open (tampered, or not a reply). The SURB is spent; when it was
+    /// the request's last one (`exhausted`), the request is forgotten and no reply can come:
+    /// answer its caller with [`ClientError::InvalidReply`].
+    Invalid {
+        /// The request whose SURB it was.
+        request: RequestId,
+        /// Whether every SURB of the request has now come back unopenable.
+        exhausted: bool,
+    },
 }
 
 struct PendingRequest {
@@ -458,7 +474,17 @@ impl Client {
         let request = *request;
         let body = match keys.open_reply(payload) {
             Ok(body) => body.to_vec(),
-            Err(_) => return ReplyOutcome::Invalid,
+            Err(_) => {
+                self.surbs.remove(&surb_id);
+                let exhausted = self.requests.get_mut(&request).is_none_or(|pending| {
+                    pending.surb_ids.retain(|id| *id != surb_id);
+                    pending.surb_ids.is_empty()
+                });
+                if exhausted {
+                    self.forget(request);
+                }
+                return ReplyOutcome::Invalid { request, exhausted };
+            }
         };
         self.forget(request);
         ReplyOutcome::Delivered { request, body }

@@ -225,39 +225,51 @@ fn a_request_and_its_reply_travel_three_hops_each_way() {
 }
 
 #[test]
-fn a_tampered_reply_is_invalid_and_the_request_stays_pending() {
+fn tampered_replies_are_invalid_and_the_last_one_ends_the_request() {
     let mut w = world(4);
     let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
-    let (_, out) = send(
-        &mut w,
-        &Destination::ExitIsDestination(service),
-        b"x",
-        SendOptions::default(),
-    );
+    let opts = SendOptions {
+        surbs: 2,
+        ..SendOptions::default()
+    };
+    let (id, out) = send(&mut w, &Destination::ExitIsDestination(service), b"x", opts);
     let first = out.into_iter().next().unwrap();
     let End::Exit { surbs, .. } = route(&mut w, first.peer, first.frame.packet, &mut Vec::new())
     else {
         panic!()
     };
-    let mut reply = Box::new([0u8; PACKET_LEN]);
-    surbs[0]
-        .build_reply(&mut w.rng, b"ack", reply.as_mut_slice())
-        .unwrap();
-    reply[mix_core::HEADER_LEN + 3] ^= 1; // δ's zero prefix: no MAC covers δ, the prefix check does
-    let first_hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
-    let End::Reply {
-        surb_id,
-        mut payload,
-        ..
-    } = route(&mut w, first_hop, reply, &mut Vec::new())
-    else {
-        panic!()
-    };
-    assert_eq!(
-        w.client.on_reply(surb_id, &mut payload),
-        ReplyOutcome::Invalid
-    );
-    assert_eq!(w.client.pending_requests(), 1);
+    assert_eq!(surbs.len(), 2);
+    for (i, surb) in surbs.iter().enumerate() {
+        let mut reply = Box::new([0u8; PACKET_LEN]);
+        surb.build_reply(&mut w.rng, b"ack", reply.as_mut_slice())
+            .unwrap();
+        // δ's zero prefix: no MAC covers δ, the prefix check does.
+        reply[mix_core::HEADER_LEN + 3] ^= 1;
+        let first_hop = mix_libp2p::peer_id(&surb.first_hop().peer_id).unwrap();
+        let End::Reply {
+            surb_id,
+            mut payload,
+            ..
+        } = route(&mut w, first_hop, reply, &mut Vec::new())
+        else {
+            panic!()
+        };
+        let last = i == 1;
+        assert_eq!(
+            w.client.on_reply(surb_id, &mut payload),
+            ReplyOutcome::Invalid {
+                request: id,
+                exhausted: last
+            }
+        );
+        assert_eq!(w.client.pending_requests(), usize::from(!last));
+        assert_eq!(w.client.is_pending(id), !last);
+        // A spent SURB does not open twice.
+        assert_eq!(
+            w.client.on_reply(surb_id, &mut payload),
+            ReplyOutcome::Unknown
+        );
+    }
 }
 
 #[test]

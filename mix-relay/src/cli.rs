@@ -218,6 +218,9 @@ pub struct TestnetArgs {
     /// Mean per-hop delay in ms (exponential); 0 for Nim's default 0–2 ms.
     #[arg(long, default_value_t = 0)]
     pub mean_delay_ms: u16,
+    /// Fault injection for tests: every node, as an exit, tampers with the replies it sends.
+    #[arg(long, hide = true)]
+    pub tamper_replies: bool,
 }
 
 impl TestnetArgs {
@@ -233,6 +236,7 @@ impl TestnetArgs {
             shard: 0,
             metrics_base_port: None,
             mean_delay_ms: 0,
+            tamper_replies: false,
         }
     }
 }
@@ -355,6 +359,7 @@ pub async fn start_testnet(
         settings.cluster_id = args.cluster_id;
         settings.shards = vec![args.shard];
         settings.delay = delay_strategy(args.mean_delay_ms);
+        settings.tamper_replies = args.tamper_replies;
         if let Some(dir) = &args.data_dir {
             let dir = dir.join(format!("node-{i}"));
             settings.replay_file = Some(dir.join("replay-tags.bin"));

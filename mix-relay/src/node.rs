@@ -91,6 +91,9 @@ pub struct Settings {
     pub forward_timeout: Duration,
     /// How long idle connections stay open.
     pub idle_timeout: Duration,
+    /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
+    /// payload after building it (a tampering exit). Never set in production.
+    pub tamper_replies: bool,
 }
 
 impl Settings {
@@ -116,6 +119,7 @@ impl Settings {
             replay: ReplayConfig::default(),
             forward_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            tamper_replies: false,
         }
     }
 }
@@ -685,6 +689,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         exit_tx,
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
+        tamper_replies: settings.tamper_replies,
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         rng: rand::make_rng(),
@@ -739,6 +744,8 @@ struct Node {
     exit_tx: mpsc::Sender<ExitResult>,
     messages: broadcast::Sender<(String, WakuMessage)>,
     forward_timeout: Duration,
+    /// [`Settings::tamper_replies`].
+    tamper_replies: bool,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
     in_flight: Arc<AtomicUsize>,
     rng: StdRng,
@@ -1061,7 +1068,12 @@ impl Node {
                     }
                 }
                 ReplyOutcome::Unknown => self.metrics.dropped(DropReason::UnknownSurb),
-                ReplyOutcome::Invalid => self.metrics.dropped(DropReason::Rejected),
+                ReplyOutcome::Invalid { request, exhausted } => {
+                    self.metrics.dropped(DropReason::Rejected);
+                    if exhausted && let Some(tx) = self.waiting.remove(&request) {
+                        let _ = tx.send(Err(ClientError::InvalidReply));
+                    }
+                }
             },
             Decision::Drop(reason) => self.metrics.dropped(reason),
         }
@@ -1101,6 +1113,10 @@ impl Node {
         {
             self.metrics.dropped(DropReason::Malformed);
             return;
+        }
+        if self.tamper_replies {
+            // The first byte of δ: within the zero prefix the sender checks.
+            packet[mix_core::HEADER_LEN] ^= 0x01;
         }
         self.metrics.reply_sent();
         self.send_packet(*surb.first_hop(), packet);

@@ -1,5 +1,5 @@
-//! Waku for the exit node: lightpush v3 service logic, the `WakuMessage` schema, relay sharding
-//! topics and the gossipsub settings of Waku relay.
+//! Waku for the exit node: lightpush v3 service logic and the gossipsub settings of Waku relay,
+//! over the wire types of the `mix-waku` crate (re-exported here).
 //!
 //! Ground truth is `spec/WAKU.md` (§1 lightpush v3, §2 `WakuMessage`), written from nwaku.
 //! Everything here is pure: no I/O, no clock, no randomness. The node code owns the streams, the
@@ -15,129 +15,18 @@
 //! * [`gossipsub_config`] / [`gossipsub_message_id`]: Waku relay (11/WAKU2-RELAY) on top of
 //!   rust-libp2p gossipsub, with nwaku's parameters.
 
-mod framing;
 pub mod metadata;
-mod proto;
 mod relay;
 mod service;
 
-pub use framing::{FramingError, MAX_FRAME_LEN, decode_length_prefixed, encode_length_prefixed};
-pub use proto::{
-    DecodeError, LightPushRequest, LightPushResponse, MAX_META_LEN, WakuMessage, decode_request,
-    decode_waku_message, message_hash,
+pub use mix_waku::{
+    DEFAULT_MAX_MESSAGE_SIZE, DecodeError, FramingError, LIGHTPUSH_PROTOCOL, LightPushRequest,
+    LightPushResponse, MAX_FRAME_LEN, MAX_META_LEN, RELAY_PROTOCOL, STATIC_SHARDING_PREFIX,
+    WakuMessage, decode_length_prefixed, decode_request, decode_waku_message,
+    encode_length_prefixed, message_hash, parse_pubsub_topic, pubsub_topic,
 };
 pub use relay::{
     GOSSIPSUB_MAX_TRANSMIT_SIZE, RelayConfigError, gossipsub_behaviour, gossipsub_config,
     gossipsub_message_id,
 };
-pub use service::{
-    DEFAULT_MAX_MESSAGE_SIZE, LightPushService, PublishOutcome, ServiceConfig, StatusCode,
-};
-
-/// Protocol id of Waku lightpush v3 (WAKU.md §1.1). It is also the origin codec of the mix
-/// packets that carry lightpush requests (WAKU.md §4).
-pub const LIGHTPUSH_PROTOCOL: &str = "/vac/waku/lightpush/3.0.0";
-
-/// Protocol id of Waku relay (11/WAKU2-RELAY): gossipsub v1.1 under a Waku-specific id. nwaku and
-/// js-waku (`packages/relay/src/constants.ts`, `RelayCodecs`) register only this id.
-pub const RELAY_PROTOCOL: &str = "/vac/waku/relay/2.0.0";
-
-/// Prefix of a static-sharding pubsub topic, `/waku/2/rs/<cluster>/<shard>`.
-const STATIC_SHARDING_PREFIX: &str = "/waku/2/rs/";
-
-/// The pubsub topic of shard `shard` in cluster `cluster`: `/waku/2/rs/<cluster>/<shard>`
-/// (nwaku `RelayShard` `$`, `waku/waku_core/topics/pubsub_topic.nim`).
-#[must_use]
-pub fn pubsub_topic(cluster: u16, shard: u16) -> String {
-    format!("{STATIC_SHARDING_PREFIX}{cluster}/{shard}")
-}
-
-/// Parses a static-sharding pubsub topic into `(cluster, shard)`.
-///
-/// Stricter than nwaku's `parseStaticSharding`: only the canonical form that [`pubsub_topic`]
-/// produces is accepted (decimal digits, no sign, no leading zeros, exactly two parts, each fitting
-/// a `u16`). Gossipsub topics are compared as strings, so `/waku/2/rs/1/01` is not the topic of
-/// shard 1 and must not be treated as if it were.
-#[must_use]
-pub fn parse_pubsub_topic(topic: &str) -> Option<(u16, u16)> {
-    let rest = topic.strip_prefix(STATIC_SHARDING_PREFIX)?;
-    let (cluster, shard) = rest.split_once('/')?;
-    Some((parse_canonical_u16(cluster)?, parse_canonical_u16(shard)?))
-}
-
-/// A `u16` written in canonical decimal: at least one digit, only ASCII digits, no leading zero
-/// unless the number is 0.
-fn parse_canonical_u16(text: &str) -> Option<u16> {
-    let bytes = text.as_bytes();
-    let canonical = !bytes.is_empty()
-        && bytes.iter().all(u8::is_ascii_digit)
-        && (bytes.len() == 1 || bytes.first() != Some(&b'0'));
-    if canonical { text.parse().ok() } else { None }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protocol_ids() {
-        assert_eq!(LIGHTPUSH_PROTOCOL, "/vac/waku/lightpush/3.0.0");
-        assert_eq!(RELAY_PROTOCOL, "/vac/waku/relay/2.0.0");
-    }
-
-    #[test]
-    fn pubsub_topic_formats() {
-        assert_eq!(pubsub_topic(2, 0), "/waku/2/rs/2/0");
-        assert_eq!(pubsub_topic(1, 7), "/waku/2/rs/1/7");
-        assert_eq!(pubsub_topic(65535, 1023), "/waku/2/rs/65535/1023");
-    }
-
-    #[test]
-    fn pubsub_topic_round_trips() {
-        for (cluster, shard) in [(0, 0), (1, 0), (2, 7), (16, 1023), (65535, 65535)] {
-            assert_eq!(
-                parse_pubsub_topic(&pubsub_topic(cluster, shard)),
-                Some((cluster, shard))
-            );
-        }
-    }
-
-    #[test]
-    fn parse_pubsub_topic_rejects_non_canonical_forms() {
-        for bad in [
-            "",
-            "/waku/2/rs/",
-            "/waku/2/rs/1",
-            "/waku/2/rs/1/",
-            "/waku/2/rs//1",
-            "/waku/2/rs/1/2/3",
-            "/waku/2/rs/1/2/",
-            "/waku/2/rs/01/2",
-            "/waku/2/rs/1/02",
-            "/waku/2/rs/00/0",
-            "/waku/2/rs/+1/2",
-            "/waku/2/rs/1/-2",
-            "/waku/2/rs/-0/0",
-            "/waku/2/rs/1/ 2",
-            "/waku/2/rs/1/2 ",
-            "/waku/2/rs/65536/0",
-            "/waku/2/rs/1/65536",
-            "/waku/2/rs/1/99999999999999999999",
-            "/waku/2/rs/1/٣",
-            "/waku/2/rs/a/b",
-            "waku/2/rs/1/2",
-            "/waku/3/rs/1/2",
-            "/WAKU/2/rs/1/2",
-            "/waku/2/default-waku/proto",
-            "/waku/2/rs/1/2?",
-        ] {
-            assert_eq!(parse_pubsub_topic(bad), None, "{bad:?} must be rejected");
-        }
-    }
-
-    #[test]
-    fn parse_pubsub_topic_accepts_zero() {
-        assert_eq!(parse_pubsub_topic("/waku/2/rs/0/0"), Some((0, 0)));
-        assert_eq!(parse_pubsub_topic("/waku/2/rs/10/100"), Some((10, 100)));
-    }
-}
+pub use service::{LightPushService, PublishOutcome, ServiceConfig, StatusCode};

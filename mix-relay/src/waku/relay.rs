@@ -31,8 +31,8 @@ use libp2p::gossipsub::{
 };
 use sha2::{Digest, Sha256};
 
+use super::DEFAULT_MAX_MESSAGE_SIZE;
 use super::RELAY_PROTOCOL;
-use super::service::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// Gossipsub frame limit: nwaku's relay `maxMessageSize` (150 KiB), which nim-libp2p enforces on
 /// whole RPC frames. A larger limit would let us send frames nwaku peers drop; rust-libp2p also

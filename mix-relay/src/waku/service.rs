@@ -23,13 +23,11 @@
 
 use core::fmt;
 
-use super::framing::{decode_length_prefixed, encode_length_prefixed};
-use super::proto::{LightPushResponse, WakuMessage, decode_request};
-use super::{STATIC_SHARDING_PREFIX, parse_pubsub_topic, pubsub_topic};
-
-/// nwaku's default maximum size of an encoded `WakuMessage` on relay: 150 KiB
-/// (`DefaultMaxWakuMessageSize`, `waku/waku_core/message/default_values.nim`).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 150 * 1024;
+use super::{
+    DEFAULT_MAX_MESSAGE_SIZE, LightPushResponse, STATIC_SHARDING_PREFIX, WakuMessage,
+    decode_length_prefixed, decode_request, encode_length_prefixed, parse_pubsub_topic,
+    pubsub_topic,
+};
 
 /// Request id of responses to requests that could not be decoded (nwaku; also used for 429).
 const UNKNOWN_REQUEST_ID: &str = "N/A";

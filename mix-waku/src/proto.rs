@@ -64,7 +64,7 @@ pub struct LightPushResponse {
     /// (`string request_id = 1`).
     #[prost(string, tag = "1")]
     pub request_id: String,
-    /// Status, one of [`StatusCode`](super::StatusCode)'s codes (`uint32 status_code = 10`).
+    /// Status, one of nwaku's lightpush status codes (WAKU.md §1.3) (`uint32 status_code = 10`).
     #[prost(uint32, tag = "10")]
     pub status_code: u32,
     /// Short human-readable reason, set on errors (`optional string status_desc = 11`).

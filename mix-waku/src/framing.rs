@@ -1,7 +1,7 @@
 //! `uvarint(len) || bytes` framing, as nwaku's `writeLp`/`readLp` (WAKU.md §1.1) and as the
 //! lightpush request and response travel inside mix packets (WAKU.md §4).
 
-use super::service::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::DEFAULT_MAX_MESSAGE_SIZE;
 
 /// Largest frame body [`decode_length_prefixed`] accepts: nwaku's default maximum `WakuMessage`
 /// size (150 KiB) plus its protocol-overhead allowance `DefaultSafetyBufferProtocolOverhead`
@@ -63,7 +63,7 @@ pub fn decode_length_prefixed(bytes: &[u8]) -> Result<&[u8], FramingError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::waku::LightPushResponse;
+    use crate::LightPushResponse;
 
     #[test]
     fn encode_prefixes_the_protobuf_length() {
@@ -87,7 +87,7 @@ mod tests {
         let mut framed = vec![0xAC, 0x02]; // 300 = 0b10_0101100
         framed.extend(&body);
         assert_eq!(decode_length_prefixed(&framed).unwrap(), body.as_slice());
-        let message = crate::waku::WakuMessage {
+        let message = crate::WakuMessage {
             payload: vec![0; 297],
             content_topic: "t".into(),
             ..Default::default()

@@ -1,0 +1,192 @@
+//! Lightpush v3 over mix (WAKU.md §4): the request bytes a sender puts in the packet
+//! (`uvarint(len) || LightPushRequest`, codec `/vac/waku/lightpush/3.0.0`), the size a
+//! `WakuMessage` payload may have, and the response read from the reply.
+
+use mix_libp2p::Client;
+use mix_waku::{LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, WakuMessage};
+use rand_core::CryptoRng;
+use serde::Serialize;
+
+use crate::error::{Code, MixError};
+
+/// A request id as js-waku makes them: a random (version 4) UUID, 36 characters.
+pub(crate) fn request_id<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The framed request for `message` on `pubsub_topic`.
+pub(crate) fn request_bytes(
+    request_id: String,
+    pubsub_topic: &str,
+    message: WakuMessage,
+) -> Vec<u8> {
+    mix_waku::encode_length_prefixed(&LightPushRequest {
+        request_id,
+        pubsub_topic: Some(pubsub_topic.to_owned()),
+        message: Some(message),
+    })
+}
+
+/// The largest `WakuMessage` payload that fits one packet with `surbs` SURBs, for a message
+/// like `template` (its payload is ignored) on `pubsub_topic`, with a 36-character request id.
+///
+/// # Errors
+/// `INVALID_OPTIONS` if the SURB count leaves no room at all.
+pub(crate) fn max_payload(
+    pubsub_topic: &str,
+    template: &WakuMessage,
+    surbs: usize,
+) -> Result<usize, MixError> {
+    let budget = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs).map_err(MixError::from)?;
+    let framed_len = |payload_len: usize| {
+        let mut message = template.clone();
+        message.payload = vec![0; payload_len];
+        request_bytes("0".repeat(36), pubsub_topic, message).len()
+    };
+    if framed_len(0) > budget {
+        return Err(MixError::invalid(format!(
+            "the topics and metadata alone exceed the {budget} bytes a packet with {surbs} SURBs \
+             carries"
+        )));
+    }
+    // Framed length grows with the payload (by one byte per byte, plus varint steps): the
+    // largest fit is found by bisection.
+    let (mut lo, mut hi) = (0usize, budget);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if framed_len(mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// A lightpush response as JS sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Response {
+    /// The request's id, echoed.
+    pub(crate) request_id: String,
+    /// nwaku's status code: 200 published, 4xx refused, 5xx failed.
+    pub(crate) status_code: u32,
+    /// The reason, on errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status_desc: Option<String>,
+    /// How many relay peers the message went to, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay_peer_count: Option<u32>,
+    /// The service node (the exit) that answered.
+    pub(crate) service_peer_id: String,
+}
+
+/// Reads the response out of a reply body.
+///
+/// # Errors
+/// `BAD_REPLY` if the body is not a framed `LightPushResponse`, or answers another request
+/// (the service answers `"N/A"` to requests it could not decode; that is passed on).
+pub(crate) fn decode_response(
+    reply: &[u8],
+    request_id: &str,
+    service: String,
+) -> Result<Response, MixError> {
+    let bad = |why: &str| MixError::new(Code::BadReply, format!("the reply {why}"));
+    if reply.is_empty() {
+        return Err(bad("is empty: the exit could not reach the service"));
+    }
+    let body = mix_waku::decode_length_prefixed(reply)
+        .map_err(|e| bad(&format!("is not length-prefixed ({e})")))?;
+    let response = <LightPushResponse as prost::Message>::decode(body)
+        .map_err(|e| bad(&format!("is not a LightPushResponse ({e})")))?;
+    if response.request_id != request_id && response.request_id != "N/A" {
+        return Err(bad("answers another request"));
+    }
+    Ok(Response {
+        request_id: response.request_id,
+        status_code: response.status_code,
+        status_desc: response.status_desc,
+        relay_peer_count: response.relay_peer_count,
+        service_peer_id: service,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use mix_core::PACKET_LEN;
+    use rand_core::UnwrapErr;
+
+    use super::*;
+
+    fn message(payload: usize) -> WakuMessage {
+        WakuMessage {
+            payload: vec![7; payload],
+            content_topic: "/mix-rs/1/test/proto".into(),
+            timestamp: Some(1_763_000_000_000_000_000),
+            ..WakuMessage::default()
+        }
+    }
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let mut rng = UnwrapErr(getrandom::SysRng);
+        let id = request_id(&mut rng);
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4');
+        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(id, request_id(&mut rng));
+    }
+
+    #[test]
+    fn max_payload_is_the_exact_boundary() {
+        let topic = "/waku/2/rs/2/0";
+        for surbs in [0, 1, 2, 4] {
+            let max = max_payload(topic, &message(0), surbs).unwrap();
+            let budget = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs).unwrap();
+            let fits = request_bytes("x".repeat(36), topic, message(max));
+            let over = request_bytes("x".repeat(36), topic, message(max + 1));
+            assert!(fits.len() <= budget, "surbs {surbs}");
+            assert!(over.len() > budget, "surbs {surbs}");
+            assert!(budget < PACKET_LEN);
+        }
+        // WAKU.md §4: ≈3096 bytes with one SURB and a UUID request id.
+        let one = max_payload(topic, &message(0), 1).unwrap();
+        assert!((3050..3150).contains(&one), "{one}");
+    }
+
+    #[test]
+    fn responses_decode_and_match_the_request() {
+        let framed = mix_waku::encode_length_prefixed(&LightPushResponse {
+            request_id: "abc".into(),
+            status_code: 200,
+            status_desc: None,
+            relay_peer_count: Some(3),
+        });
+        let r = decode_response(&framed, "abc", "peer".into()).unwrap();
+        assert_eq!((r.status_code, r.relay_peer_count), (200, Some(3)));
+        let e = decode_response(&framed, "other", "peer".into()).unwrap_err();
+        assert_eq!(e.kind(), Code::BadReply);
+        assert_eq!(
+            decode_response(&[], "abc", "p".into()).unwrap_err().kind(),
+            Code::BadReply
+        );
+        assert_eq!(
+            decode_response(&framed[1..], "abc", "p".into())
+                .unwrap_err()
+                .kind(),
+            Code::BadReply
+        );
+    }
+}

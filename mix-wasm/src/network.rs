@@ -1,0 +1,920 @@
+//! `WasmMixClient`: a libp2p node in the browser that sends requests through the mixnet and
+//! receives their SURB replies.
+//!
+//! * Transport: libp2p WebSocket (`websocket-websys`), Noise, Yamux; a secp256k1 identity;
+//!   identify and ping; the `/mix/1.0.0` behaviour of `mix-libp2p`.
+//! * Reachability: a browser cannot listen, so it reserves a slot on its gateway relay
+//!   (circuit relay v2) and writes `<gateway TCP address>/p2p/<gateway>/p2p-circuit/p2p/<me>`
+//!   into its SURBs: the last SURB hop dials that, the gateway relays the stream to us, and the
+//!   behaviour hands us the frame to peel.
+//! * One task (`spawn_local`) owns the swarm and the [`Sender`]; the JS-facing methods talk to
+//!   it over a channel and get Promises back.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt as _, StreamExt as _};
+use futures_timer::Delay;
+use libp2p::core::upgrade::Version;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, SwarmBuilder, Transport as _, identify, identity, noise, ping, relay,
+    websocket_websys, yamux,
+};
+use mix_libp2p::{Client, Instant, MixNode, RequestId, SendOptions};
+use mix_waku::{LIGHTPUSH_PROTOCOL, WakuMessage};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::error::{Code, MixError};
+use crate::lightpush;
+use crate::options::{
+    ClientOptions, MixNodeOptions, RequestOptions, WakuMessageOptions, check_message, now_ns,
+};
+use crate::sender::{Opened, Sender, SysRng, rng};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_NETWORK: &str = r#"
+/** What happened to the client's connections and reservation. */
+export type WasmClientEvent =
+  | { type: "connected"; peerId: string }
+  | { type: "disconnected"; peerId: string }
+  | { type: "reservation"; relay: string; address: string }
+  | { type: "reservation-lost"; relay: string };
+/** Counters and the latest timings (ms, at most 1024 of each). */
+export interface WasmStats {
+  sent: number;
+  replies: number;
+  timeouts: number;
+  poolSize: number;
+  buildMs: number[];
+  openMs: number[];
+}
+"#;
+
+/// Timings kept for `stats()`.
+const MAX_SAMPLES: usize = 1024;
+/// Unread events kept for `nextEvent()`; older ones are dropped first.
+const MAX_EVENTS: usize = 64;
+
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct Behaviour {
+    relay: relay::client::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    mix: mix_libp2p::Behaviour,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    sent: u32,
+    replies: u32,
+    timeouts: u32,
+    pool_size: u32,
+    build_ms: VecDeque<f64>,
+    open_ms: VecDeque<f64>,
+}
+
+fn push_sample(samples: &mut VecDeque<f64>, since: Instant) {
+    if samples.len() == MAX_SAMPLES {
+        samples.pop_front();
+    }
+    samples.push_back(since.elapsed().as_secs_f64() * 1000.0);
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum ClientEvent {
+    Connected {
+        #[serde(rename = "peerId")]
+        peer_id: String,
+    },
+    Disconnected {
+        #[serde(rename = "peerId")]
+        peer_id: String,
+    },
+    Reservation {
+        relay: String,
+        address: String,
+    },
+    ReservationLost {
+        relay: String,
+    },
+}
+
+type Reply = oneshot::Sender<Result<(PeerId, Vec<u8>), MixError>>;
+
+enum Command {
+    Send {
+        destination: Option<PeerId>,
+        codec: String,
+        body: Vec<u8>,
+        options: SendOptions,
+        reply: Reply,
+    },
+    Close(oneshot::Sender<()>),
+}
+
+struct Shared {
+    commands: mpsc::UnboundedSender<Command>,
+    events: RefCell<VecDeque<ClientEvent>>,
+    /// Wakes a waiting `nextEvent()`.
+    event_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    closed: RefCell<bool>,
+    stats: RefCell<Stats>,
+    rng: RefCell<SysRng>,
+    peer_id: PeerId,
+    circuit: Multiaddr,
+}
+
+impl Shared {
+    fn emit(&self, event: ClientEvent) {
+        let mut events = self.events.borrow_mut();
+        if events.len() == MAX_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(event);
+        drop(events);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        for waiter in self.event_waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+/// The browser's mix client. Create it with `WasmMixClient.create(options)`.
+#[wasm_bindgen(js_name = WasmMixClient)]
+pub struct MixClient {
+    shared: Rc<Shared>,
+}
+
+impl core::fmt::Debug for MixClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MixClient")
+            .field("peer_id", &self.shared.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn reject(e: MixError) -> js_sys::Promise {
+    js_sys::Promise::reject(&JsValue::from(e))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, MixError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .map_err(|e| MixError::new(Code::Internal, e.to_string()))
+}
+
+fn init_logging(level: Option<&str>) -> Result<(), MixError> {
+    static LOGGING: Once = Once::new();
+    let level = match level.unwrap_or("warn") {
+        "off" => return Ok(()),
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        other => return Err(MixError::invalid(format!("logLevel {other:?}"))),
+    };
+    LOGGING.call_once(|| {
+        let config = tracing_wasm::WASMLayerConfigBuilder::new()
+            .set_max_level(level)
+            .build();
+        tracing_wasm::set_as_global_default_with_config(config);
+    });
+    Ok(())
+}
+
+#[wasm_bindgen(js_class = WasmMixClient)]
+impl MixClient {
+    /// Not a way to make a client: connecting is asynchronous.
+    ///
+    /// # Errors
+    /// Always: use `WasmMixClient.create(options)`.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Result<MixClient, MixError> {
+        Err(MixError::invalid(
+            "WasmMixClient has no constructor: use `await WasmMixClient.create(options)`",
+        ))
+    }
+
+    /// Connects to a gateway relay, reserves a circuit slot on it, and resolves to a client.
+    /// Rejects with a `WasmMixError`: `INVALID_OPTIONS`, `NOT_CONNECTED` (no gateway reachable
+    /// or no reservation within `connectTimeoutMs`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<WasmMixClient>")]
+    pub fn create(
+        #[wasm_bindgen(unchecked_param_type = "WasmClientOptions")] options: JsValue,
+    ) -> js_sys::Promise {
+        let options = match ClientOptions::from_js(options) {
+            Ok(o) => o,
+            Err(e) => return reject(e),
+        };
+        future_to_promise(async move {
+            let client = connect(options).await.map_err(JsValue::from)?;
+            Ok(JsValue::from(client))
+        })
+    }
+
+    /// This node's libp2p peer id.
+    #[wasm_bindgen(getter, js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.shared.peer_id.to_string()
+    }
+
+    /// The address the replies come back to (in every SURB).
+    #[wasm_bindgen(getter, js_name = circuitAddress)]
+    pub fn circuit_address(&self) -> String {
+        self.shared.circuit.to_string()
+    }
+
+    /// The largest body `send` takes with `codec` and `surbs` SURBs.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
+    #[wasm_bindgen(js_name = maxMessageLen)]
+    pub fn max_message_len(&self, codec: &str, surbs: u32) -> Result<usize, MixError> {
+        Ok(Client::max_message_len(codec, surbs as usize)?)
+    }
+
+    /// The largest `WakuMessage` payload `lightpush` takes for this topic pair and SURB count
+    /// (no `meta`, no RLN proof; a stamped timestamp).
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` if nothing fits.
+    #[wasm_bindgen(js_name = maxLightpushPayload)]
+    pub fn max_lightpush_payload(
+        &self,
+        #[wasm_bindgen(js_name = pubsubTopic)] pubsub_topic: &str,
+        #[wasm_bindgen(js_name = contentTopic)] content_topic: &str,
+        surbs: u32,
+    ) -> Result<usize, MixError> {
+        let template = WakuMessage {
+            content_topic: content_topic.to_owned(),
+            timestamp: Some(now_ns()),
+            ..WakuMessage::default()
+        };
+        lightpush::max_payload(pubsub_topic, &template, surbs as usize)
+    }
+
+    /// Sends `body` to the `codec` handler of a mix node (exit == destination) and resolves to
+    /// the reply bytes (a copy).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn send(
+        &self,
+        codec: String,
+        body: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "WasmSendOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
+        let request = match RequestOptions::from_js(options) {
+            Ok(r) => r,
+            Err(e) => return reject(e),
+        };
+        let shared = self.shared.clone();
+        let body = body.to_vec();
+        future_to_promise(async move {
+            let (_, reply) = request_reply(&shared, codec, body, &request)
+                .await
+                .map_err(JsValue::from)?;
+            Ok(js_sys::Uint8Array::from(reply.as_slice()).into())
+        })
+    }
+
+    /// Publishes `message` on `pubsubTopic` with lightpush v3 through the mixnet and resolves
+    /// to the service's response (`statusCode` 200: published).
+    #[wasm_bindgen(unchecked_return_type = "Promise<WasmLightPushResponse>")]
+    pub fn lightpush(
+        &self,
+        #[wasm_bindgen(js_name = pubsubTopic)] pubsub_topic: String,
+        #[wasm_bindgen(unchecked_param_type = "WasmWakuMessage")] message: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "WasmSendOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
+        let parsed = WakuMessageOptions::from_js(message)
+            .map(|m| m.into_message(now_ns()))
+            .and_then(|m| RequestOptions::from_js(options).map(|o| (m, o)));
+        match parsed {
+            Ok((message, request)) => self.push(pubsub_topic, message, request),
+            Err(e) => reject(e),
+        }
+    }
+
+    /// As `lightpush`, for a message already encoded as a `WakuMessage` protobuf (what
+    /// js-waku's `encoder.toWire(message)` returns).
+    #[wasm_bindgen(
+        js_name = lightpushEncoded,
+        unchecked_return_type = "Promise<WasmLightPushResponse>"
+    )]
+    pub fn lightpush_encoded(
+        &self,
+        #[wasm_bindgen(js_name = pubsubTopic)] pubsub_topic: String,
+        #[wasm_bindgen(js_name = wakuMessage)] waku_message: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "WasmSendOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
+        let parsed = mix_waku::decode_waku_message(waku_message)
+            .map_err(MixError::from)
+            .and_then(|mut m| {
+                m.timestamp.get_or_insert_with(now_ns);
+                RequestOptions::from_js(options).map(|o| (m, o))
+            });
+        match parsed {
+            Ok((message, request)) => self.push(pubsub_topic, message, request),
+            Err(e) => reject(e),
+        }
+    }
+
+    fn push(
+        &self,
+        pubsub_topic: String,
+        message: WakuMessage,
+        request: RequestOptions,
+    ) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            let response = lightpush_request(&shared, &pubsub_topic, message, &request)
+                .await
+                .map_err(JsValue::from)?;
+            to_js(&response).map_err(JsValue::from)
+        })
+    }
+
+    /// The next connection or reservation event; `undefined` once the client is closed.
+    #[wasm_bindgen(
+        js_name = nextEvent,
+        unchecked_return_type = "Promise<WasmClientEvent | undefined>"
+    )]
+    pub fn next_event(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            loop {
+                if let Some(event) = shared.events.borrow_mut().pop_front() {
+                    return to_js(&event).map_err(JsValue::from);
+                }
+                if *shared.closed.borrow() {
+                    return Ok(JsValue::UNDEFINED);
+                }
+                let (tx, rx) = oneshot::channel();
+                shared.event_waiters.borrow_mut().push(tx);
+                let _ = rx.await;
+            }
+        })
+    }
+
+    /// Counters and the latest build and open timings.
+    ///
+    /// # Errors
+    /// `INTERNAL` if the stats cannot be converted (a bug).
+    #[wasm_bindgen(unchecked_return_type = "WasmStats")]
+    pub fn stats(&self) -> Result<JsValue, MixError> {
+        to_js(&*self.shared.stats.borrow())
+    }
+
+    /// Closes the connections; requests still waiting fail with `CLOSED`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        future_to_promise(async move {
+            let (tx, rx) = oneshot::channel();
+            if shared.commands.unbounded_send(Command::Close(tx)).is_ok() {
+                let _ = rx.await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+async fn request_reply(
+    shared: &Shared,
+    codec: String,
+    body: Vec<u8>,
+    request: &RequestOptions,
+) -> Result<(PeerId, Vec<u8>), MixError> {
+    let options = request.send_options()?;
+    let destination = request.destination()?;
+    let (reply, rx) = oneshot::channel();
+    shared
+        .commands
+        .unbounded_send(Command::Send {
+            destination,
+            codec,
+            body,
+            options,
+            reply,
+        })
+        .map_err(|_| closed())?;
+    rx.await.map_err(|_| closed())?
+}
+
+fn closed() -> MixError {
+    MixError::new(Code::Closed, "the client is closed")
+}
+
+async fn lightpush_request(
+    shared: &Shared,
+    pubsub_topic: &str,
+    message: WakuMessage,
+    request: &RequestOptions,
+) -> Result<lightpush::Response, MixError> {
+    check_message(&message, pubsub_topic)?;
+    let surbs = request.send_options()?.surbs;
+    let max_body = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs)?;
+    let id = lightpush::request_id(&mut *shared.rng.borrow_mut());
+    let template = WakuMessage {
+        payload: Vec::new(),
+        ..message.clone()
+    };
+    let body = lightpush::request_bytes(id.clone(), pubsub_topic, message);
+    if body.len() > max_body {
+        let max = lightpush::max_payload(pubsub_topic, &template, surbs)?;
+        return Err(MixError::too_large("WakuMessage payload", max));
+    }
+    let (service, reply) = request_reply(shared, LIGHTPUSH_PROTOCOL.into(), body, request).await?;
+    lightpush::decode_response(&reply, &id, service.to_string())
+}
+
+/// The gateway's address a packet can carry (IPv4 TCP or QUIC), from the pool or, failing
+/// that, from what the gateway told identify.
+fn packet_address(
+    gateway: PeerId,
+    pool: &[MixNode],
+    identified: &[Multiaddr],
+) -> Option<Multiaddr> {
+    let from_pool = pool
+        .iter()
+        .find(|n| n.peer_id == gateway)
+        .map(|n| mix_libp2p::to_multiaddr(&n.address));
+    from_pool.or_else(|| {
+        identified.iter().find_map(|a| {
+            let a = a.clone().with_p2p(gateway).ok()?;
+            let parsed = mix_libp2p::from_multiaddr(&a, Some(gateway)).ok()?;
+            (parsed.relay.is_none()).then(|| mix_libp2p::to_multiaddr(&parsed))
+        })
+    })
+}
+
+fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
+    let internal = |e: &dyn core::fmt::Display| MixError::new(Code::Internal, e.to_string());
+    Ok(SwarmBuilder::with_existing_identity(key)
+        .with_wasm_bindgen()
+        .with_other_transport(|key| {
+            Ok(websocket_websys::Transport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default()))
+        })
+        .map_err(|e| internal(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| internal(&e))?
+        .with_behaviour(|key, relay| Behaviour {
+            relay,
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/mix-wasm/0.1.0".into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+            mix: mix_libp2p::Behaviour::new(mix_libp2p::Config::new()),
+        })
+        .map_err(|e| internal(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
+}
+
+async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
+    init_logging(options.log_level.as_deref())?;
+    let pool = options
+        .mixnodes
+        .iter()
+        .map(MixNodeOptions::to_node)
+        .collect::<Result<Vec<_>, _>>()?;
+    let bootstrap = options
+        .bootstrap
+        .iter()
+        .map(|a| {
+            let addr: Multiaddr = a
+                .parse()
+                .map_err(|e| MixError::invalid(format!("bootstrap {a:?}: {e}")))?;
+            match addr.iter().last() {
+                Some(Protocol::P2p(peer)) => Ok((peer, addr)),
+                _ => Err(MixError::invalid(format!(
+                    "bootstrap {a:?} must end in /p2p/<peer id>"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if bootstrap.is_empty() {
+        return Err(MixError::invalid("bootstrap must name at least one relay"));
+    }
+    let timeout = Duration::from_millis(u64::from(options.connect_timeout_ms.unwrap_or(10_000)));
+    let key = identity::Keypair::generate_secp256k1();
+    let me = key.public().to_peer_id();
+    let mut swarm = build_swarm(key)?;
+
+    let mut deadline = Delay::new(timeout).fuse();
+    let mut last_error = String::from("no gateway answered");
+    let mut reserved = None;
+    'gateways: for (gateway, addr) in &bootstrap {
+        let listener = match swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
+            Ok(id) => id,
+            Err(e) => {
+                last_error = format!("{addr}: {e}");
+                continue;
+            }
+        };
+        let mut identified = Vec::new();
+        loop {
+            let event = futures::select! {
+                event = swarm.select_next_some() => event,
+                () = deadline => break 'gateways,
+            };
+            match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Relay(
+                    relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
+                )) if relay_peer_id == *gateway => {
+                    reserved = Some((*gateway, listener, identified));
+                    break 'gateways;
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                    peer_id,
+                    info,
+                    ..
+                })) if peer_id == *gateway => identified = info.listen_addrs,
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } if listener_id == listener => {
+                    last_error = match reason {
+                        Ok(()) => format!("{addr}: the reservation was refused"),
+                        Err(e) => format!("{addr}: {e}"),
+                    };
+                    continue 'gateways;
+                }
+                SwarmEvent::ListenerError { listener_id, error } if listener_id == listener => {
+                    last_error = format!("{addr}: {error}");
+                    swarm.remove_listener(listener);
+                    continue 'gateways;
+                }
+                SwarmEvent::OutgoingConnectionError {
+                    peer_id: Some(p),
+                    error,
+                    ..
+                } if p == *gateway => {
+                    last_error = format!("{addr}: {error}");
+                    swarm.remove_listener(listener);
+                    continue 'gateways;
+                }
+                _ => {}
+            }
+        }
+    }
+    let Some((gateway, listener, identified)) = reserved else {
+        return Err(MixError::new(
+            Code::NotConnected,
+            format!("no gateway relay granted a reservation within {timeout:?}: {last_error}"),
+        ));
+    };
+    let Some(gateway_addr) = packet_address(gateway, &pool, &identified) else {
+        return Err(MixError::new(
+            Code::NotConnected,
+            format!("the gateway {gateway} has no IPv4 TCP or QUIC address to put in SURBs"),
+        ));
+    };
+    let circuit = gateway_addr
+        .with(Protocol::P2pCircuit)
+        .with(Protocol::P2p(me));
+    let sender = Sender::new(rng()?, me, circuit.clone(), pool)?;
+    let (commands, commands_rx) = mpsc::unbounded();
+    let shared = Rc::new(Shared {
+        commands,
+        events: RefCell::new(VecDeque::new()),
+        event_waiters: RefCell::new(Vec::new()),
+        closed: RefCell::new(false),
+        stats: RefCell::new(Stats {
+            pool_size: u32::try_from(sender.client().nodes().count()).unwrap_or(u32::MAX),
+            ..Stats::default()
+        }),
+        rng: RefCell::new(rng()?),
+        peer_id: me,
+        circuit: circuit.clone(),
+    });
+    for (peer, _) in swarm
+        .connected_peers()
+        .map(|p| (*p, ()))
+        .collect::<Vec<_>>()
+    {
+        shared.emit(ClientEvent::Connected {
+            peer_id: peer.to_string(),
+        });
+    }
+    shared.emit(ClientEvent::Reservation {
+        relay: gateway.to_string(),
+        address: circuit.to_string(),
+    });
+    let driver = Driver {
+        swarm,
+        sender,
+        shared: Rc::downgrade(&shared),
+        pending: HashMap::new(),
+        first_hops: HashMap::new(),
+        gateway,
+        gateway_listen: bootstrap
+            .iter()
+            .find(|(p, _)| *p == gateway)
+            .map(|(_, a)| a.clone().with(Protocol::P2pCircuit)),
+        listener: Some(listener),
+        relisten_at: None,
+        backoff: Duration::from_secs(1),
+    };
+    wasm_bindgen_futures::spawn_local(driver.run(commands_rx));
+    Ok(MixClient { shared })
+}
+
+struct Pending {
+    reply: Reply,
+    destination: PeerId,
+    copies: usize,
+}
+
+struct Driver {
+    swarm: Swarm<Behaviour>,
+    sender: Sender<SysRng>,
+    shared: std::rc::Weak<Shared>,
+    pending: HashMap<RequestId, Pending>,
+    /// Requests by first hop, to match `SendFailed` reports to requests.
+    first_hops: HashMap<PeerId, VecDeque<RequestId>>,
+    gateway: PeerId,
+    gateway_listen: Option<Multiaddr>,
+    listener: Option<libp2p::core::transport::ListenerId>,
+    relisten_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            let now = Instant::now();
+            let wake = [self.sender.client().next_deadline(), self.relisten_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let mut timer = match wake {
+                Some(at) => Delay::new(at.saturating_duration_since(now)).boxed_local(),
+                None => futures::future::pending().boxed_local(),
+            }
+            .fuse();
+            futures::select! {
+                command = commands.next() => match command {
+                    Some(Command::Send { destination, codec, body, options, reply }) => {
+                        self.send(destination, &codec, &body, options, reply);
+                    }
+                    Some(Command::Close(done)) => {
+                        self.shutdown();
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        self.shutdown();
+                        return;
+                    }
+                },
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                () = timer => self.on_timer(),
+            }
+        }
+    }
+
+    fn with_shared(&self, f: impl FnOnce(&Shared)) {
+        if let Some(shared) = self.shared.upgrade() {
+            f(&shared);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        for (_, pending) in self.pending.drain() {
+            let _ = pending.reply.send(Err(closed()));
+        }
+        self.with_shared(|s| {
+            *s.closed.borrow_mut() = true;
+            s.wake();
+        });
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn send(
+        &mut self,
+        destination: Option<PeerId>,
+        codec: &str,
+        body: &[u8],
+        options: SendOptions,
+        reply: Reply,
+    ) {
+        let started = Instant::now();
+        let built = self
+            .sender
+            .destination(destination)
+            .and_then(|d| Ok((d, self.sender.send(started, d, codec, body, options)?)));
+        let (destination, (id, outgoing)) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        self.with_shared(|s| {
+            let mut stats = s.stats.borrow_mut();
+            push_sample(&mut stats.build_ms, started);
+            stats.sent = stats.sent.saturating_add(1);
+        });
+        self.pending.insert(
+            id,
+            Pending {
+                reply,
+                destination,
+                copies: outgoing.len(),
+            },
+        );
+        for out in outgoing {
+            self.first_hops.entry(out.peer).or_default().push_back(id);
+            self.swarm
+                .behaviour_mut()
+                .mix
+                .send(out.peer, out.addresses, out.frame);
+        }
+    }
+
+    fn finish(&mut self, id: RequestId, result: Result<Vec<u8>, MixError>) {
+        for queue in self.first_hops.values_mut() {
+            queue.retain(|r| *r != id);
+        }
+        self.first_hops.retain(|_, q| !q.is_empty());
+        if let Some(pending) = self.pending.remove(&id) {
+            let _ = pending
+                .reply
+                .send(result.map(|body| (pending.destination, body)));
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        for id in self.sender.expire(now) {
+            self.with_shared(|s| {
+                let mut stats = s.stats.borrow_mut();
+                stats.timeouts = stats.timeouts.saturating_add(1);
+            });
+            self.finish(id, Err(MixError::from(mix_libp2p::ClientError::Timeout)));
+        }
+        if self.relisten_at.is_some_and(|at| at <= now) {
+            self.relisten_at = None;
+            self.relisten();
+        }
+    }
+
+    fn relisten(&mut self) {
+        let Some(addr) = self.gateway_listen.clone() else {
+            return;
+        };
+        match self.swarm.listen_on(addr) {
+            Ok(id) => self.listener = Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, "re-reserving on the gateway failed");
+                self.schedule_relisten();
+            }
+        }
+    }
+
+    fn schedule_relisten(&mut self) {
+        self.relisten_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(
+                relay::client::Event::ReservationReqAccepted {
+                    relay_peer_id,
+                    renewal: false,
+                    ..
+                },
+            )) => {
+                self.backoff = Duration::from_secs(1);
+                self.with_shared(|s| {
+                    s.emit(ClientEvent::Reservation {
+                        relay: relay_peer_id.to_string(),
+                        address: s.circuit.to_string(),
+                    });
+                });
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. }
+                if Some(listener_id) == self.listener =>
+            {
+                self.listener = None;
+                let relay = self.gateway.to_string();
+                self.with_shared(|s| s.emit(ClientEvent::ReservationLost { relay }));
+                self.schedule_relisten();
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => {
+                self.with_shared(|s| {
+                    s.emit(ClientEvent::Connected {
+                        peer_id: peer_id.to_string(),
+                    });
+                });
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.with_shared(|s| {
+                    s.emit(ClientEvent::Disconnected {
+                        peer_id: peer_id.to_string(),
+                    });
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_mix(&mut self, event: mix_libp2p::Event) {
+        match event {
+            mix_libp2p::Event::Received { mut frame, .. } => {
+                let started = Instant::now();
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "ms since 1970"
+                )]
+                let now_ms = js_sys::Date::now() as u64;
+                match self.sender.open(&mut frame.packet, now_ms) {
+                    Opened::Delivered { request, body } => {
+                        self.with_shared(|s| {
+                            let mut stats = s.stats.borrow_mut();
+                            push_sample(&mut stats.open_ms, started);
+                            stats.replies = stats.replies.saturating_add(1);
+                        });
+                        self.finish(request, Ok(body));
+                    }
+                    Opened::Invalid {
+                        request,
+                        exhausted: true,
+                    } => self.finish(
+                        request,
+                        Err(MixError::from(mix_libp2p::ClientError::InvalidReply)),
+                    ),
+                    Opened::Invalid { .. } | Opened::Ignored => {
+                        tracing::debug!("dropped a packet that is not an awaited reply");
+                    }
+                }
+            }
+            mix_libp2p::Event::SendFailed {
+                peer,
+                frames,
+                reason,
+            } => {
+                let mut failed = Vec::new();
+                if let Some(queue) = self.first_hops.get_mut(&peer) {
+                    for _ in 0..frames {
+                        let Some(id) = queue.pop_front() else { break };
+                        failed.push(id);
+                    }
+                }
+                for id in failed {
+                    let Some(pending) = self.pending.get_mut(&id) else {
+                        continue;
+                    };
+                    pending.copies = pending.copies.saturating_sub(1);
+                    if pending.copies == 0 {
+                        self.sender.cancel(id);
+                        self.finish(
+                            id,
+                            Err(MixError::new(
+                                Code::SendFailed,
+                                format!("the first hop {peer} could not be reached: {reason:?}"),
+                            )),
+                        );
+                    }
+                }
+            }
+            mix_libp2p::Event::Dropped { peer, reason } => {
+                tracing::debug!(%peer, ?reason, "dropped an inbound frame");
+            }
+        }
+    }
+}

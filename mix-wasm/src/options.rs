@@ -1,0 +1,392 @@
+//! Option bags from JS, decoded once with `serde-wasm-bindgen` (STYLE Part 6.4), and their
+//! TypeScript shapes.
+
+use std::time::Duration;
+
+use mix_core::NodePublicKey;
+use mix_libp2p::{MixNode, Multiaddr, PeerId, SendOptions};
+use mix_waku::WakuMessage;
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::error::MixError;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_OPTIONS: &str = r#"
+/** A mix node of the pool: its libp2p peer id (secp256k1), its multiaddrs (a browser dials the
+ * `/ws` ones; packets carry the TCP one) and its X25519 mix public key as 64 hex characters. */
+export interface WasmMixNode {
+  peerId: string;
+  multiaddrs: string[];
+  mixPublicKey: string;
+}
+/** Options of `WasmMixClient.create`. */
+export interface WasmClientOptions {
+  /** Gateway relays over WebSocket, each ending in `/p2p/<peer id>`; the first that connects
+   * and grants a circuit reservation is the gateway the replies come back through. */
+  bootstrap: string[];
+  /** The mix nodes to route through (at least 3 besides the destination). */
+  mixnodes: WasmMixNode[];
+  /** How long to try the gateways, in ms (default 10000). */
+  connectTimeoutMs?: number;
+  /** Console log level (default "warn"). */
+  logLevel?: "off" | "error" | "warn" | "info" | "debug" | "trace";
+}
+/** Per-request options. */
+export interface WasmSendOptions {
+  /** SURBs in the packet: how many replies the exit may send (default 1, at most 4 with
+   * lightpush). */
+  surbs?: number;
+  /** How long to wait for the reply, in ms (default 30000). */
+  timeoutMs?: number;
+  /** Copies of the request on disjoint paths, 1 to 4 (default 1); the first reply wins. */
+  redundancy?: number;
+  /** The exit == destination node (a pool peer id); default: a random pool node. */
+  destination?: string;
+}
+/** A Waku message (14/WAKU2-MESSAGE). */
+export interface WasmWakuMessage {
+  payload: Uint8Array;
+  contentTopic: string;
+  /** Unix nanoseconds; stamped with the current time if absent. */
+  timestamp?: bigint;
+  meta?: Uint8Array;
+  ephemeral?: boolean;
+  version?: number;
+  rateLimitProof?: Uint8Array;
+}
+/** A lightpush v3 response, read from the SURB reply. */
+export interface WasmLightPushResponse {
+  requestId: string;
+  statusCode: number;
+  statusDesc?: string;
+  relayPeerCount?: number;
+  servicePeerId: string;
+}
+"#;
+
+/// Refuses keys a bag does not know (serde-wasm-bindgen reads only the fields it knows, so
+/// `deny_unknown_fields` alone would let a misspelt option pass silently).
+///
+/// # Errors
+/// `INVALID_OPTIONS` naming the first unknown key, or if `value` is not an object.
+pub(crate) fn check_keys(value: &JsValue, known: &[&str], what: &str) -> Result<(), MixError> {
+    if !value.is_object() {
+        return Err(MixError::invalid(format!("{what} must be an object")));
+    }
+    for key in js_sys::Object::keys(value.unchecked_ref()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(MixError::invalid(format!(
+                "{what} has no option {key:?} (known: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One pool entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct MixNodeOptions {
+    /// Base58 peer id.
+    pub(crate) peer_id: String,
+    /// Multiaddrs.
+    pub(crate) multiaddrs: Vec<String>,
+    /// 64 hex characters.
+    pub(crate) mix_public_key: String,
+}
+
+impl ClientOptions {
+    /// Decodes the options of `create`.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS`.
+    pub(crate) fn from_js(value: JsValue) -> Result<Self, MixError> {
+        check_keys(
+            &value,
+            &["bootstrap", "mixnodes", "connectTimeoutMs", "logLevel"],
+            "the client options",
+        )?;
+        let options: Self = serde_wasm_bindgen::from_value(value.clone())?;
+        let nodes = js_sys::Reflect::get(&value, &"mixnodes".into()).unwrap_or_default();
+        for node in js_sys::Array::from(&nodes).iter() {
+            check_keys(
+                &node,
+                &["peerId", "multiaddrs", "mixPublicKey"],
+                "a mix node",
+            )?;
+        }
+        Ok(options)
+    }
+}
+
+impl MixNodeOptions {
+    /// The pool entry.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS`, naming the field.
+    pub(crate) fn to_node(&self) -> Result<MixNode, MixError> {
+        let peer_id: PeerId = self
+            .peer_id
+            .parse()
+            .map_err(|e| MixError::invalid(format!("mix node {:?}: peerId: {e}", self.peer_id)))?;
+        let addresses = self
+            .multiaddrs
+            .iter()
+            .map(|a| {
+                a.parse::<Multiaddr>().map_err(|e| {
+                    MixError::invalid(format!("mix node {peer_id}: multiaddr {a:?}: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = parse_key(&self.mix_public_key).ok_or_else(|| {
+            MixError::invalid(format!(
+                "mix node {peer_id}: mixPublicKey must be 64 hex characters"
+            ))
+        })?;
+        MixNode::new(peer_id, addresses, key).map_err(|e| {
+            MixError::invalid(format!(
+                "mix node {peer_id}: no multiaddr a packet can carry (IPv4 TCP or QUIC): {e}"
+            ))
+        })
+    }
+}
+
+fn parse_key(text: &str) -> Option<NodePublicKey> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
+    Some(NodePublicKey::from_bytes(bytes))
+}
+
+/// The options of `WasmMixClient.create`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ClientOptions {
+    /// Gateway multiaddrs.
+    pub(crate) bootstrap: Vec<String>,
+    /// The pool.
+    pub(crate) mixnodes: Vec<MixNodeOptions>,
+    /// Gateway connect timeout.
+    pub(crate) connect_timeout_ms: Option<u32>,
+    /// Log level.
+    pub(crate) log_level: Option<String>,
+}
+
+/// The per-request options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RequestOptions {
+    /// SURBs.
+    pub(crate) surbs: Option<u32>,
+    /// Timeout.
+    pub(crate) timeout_ms: Option<u32>,
+    /// Copies.
+    pub(crate) redundancy: Option<u32>,
+    /// The exit == destination.
+    pub(crate) destination: Option<String>,
+}
+
+impl RequestOptions {
+    /// Decodes the optional JS object (`undefined` and `null` mean the defaults).
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS`.
+    pub(crate) fn from_js(value: JsValue) -> Result<Self, MixError> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Self::default());
+        }
+        check_keys(
+            &value,
+            &["surbs", "timeoutMs", "redundancy", "destination"],
+            "the send options",
+        )?;
+        Ok(serde_wasm_bindgen::from_value(value)?)
+    }
+
+    /// The client's options (range checks happen in `Client::send`).
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` for a zero timeout.
+    pub(crate) fn send_options(&self) -> Result<SendOptions, MixError> {
+        let defaults = SendOptions::default();
+        let timeout = match self.timeout_ms {
+            Some(0) => return Err(MixError::invalid("timeoutMs must be positive")),
+            Some(ms) => Duration::from_millis(u64::from(ms)),
+            None => defaults.timeout,
+        };
+        Ok(SendOptions {
+            surbs: self.surbs.map_or(defaults.surbs, |s| s as usize),
+            redundancy: self.redundancy.map_or(defaults.redundancy, |r| r as usize),
+            timeout,
+        })
+    }
+
+    /// The destination, if given.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` if it is not a peer id.
+    pub(crate) fn destination(&self) -> Result<Option<PeerId>, MixError> {
+        self.destination
+            .as_deref()
+            .map(|d| {
+                d.parse()
+                    .map_err(|e| MixError::invalid(format!("destination {d:?}: {e}")))
+            })
+            .transpose()
+    }
+}
+
+/// A Waku message from JS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WakuMessageOptions {
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+    content_topic: String,
+    timestamp: Option<i64>,
+    #[serde(default, with = "serde_bytes")]
+    meta: Option<Vec<u8>>,
+    ephemeral: Option<bool>,
+    version: Option<u32>,
+    #[serde(default, with = "serde_bytes")]
+    rate_limit_proof: Option<Vec<u8>>,
+}
+
+impl WakuMessageOptions {
+    /// Decodes the JS object.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS`.
+    pub(crate) fn from_js(value: JsValue) -> Result<Self, MixError> {
+        check_keys(
+            &value,
+            &[
+                "payload",
+                "contentTopic",
+                "timestamp",
+                "meta",
+                "ephemeral",
+                "version",
+                "rateLimitProof",
+            ],
+            "the message",
+        )?;
+        Ok(serde_wasm_bindgen::from_value(value)?)
+    }
+
+    /// The message, stamped with `now_ns` if it has no timestamp.
+    pub(crate) fn into_message(self, now_ns: i64) -> WakuMessage {
+        WakuMessage {
+            payload: self.payload,
+            content_topic: self.content_topic,
+            version: self.version,
+            timestamp: Some(self.timestamp.unwrap_or(now_ns)),
+            meta: self.meta,
+            rate_limit_proof: self.rate_limit_proof,
+            ephemeral: self.ephemeral,
+        }
+    }
+}
+
+/// Checks a message the way the service will (WAKU.md §1.3), so a request that cannot
+/// succeed is refused before it is sent.
+///
+/// # Errors
+/// `INVALID_OPTIONS`.
+pub(crate) fn check_message(message: &WakuMessage, pubsub_topic: &str) -> Result<(), MixError> {
+    if mix_waku::parse_pubsub_topic(pubsub_topic).is_none() {
+        return Err(MixError::invalid(format!(
+            "pubsubTopic {pubsub_topic:?} is not /waku/2/rs/<cluster>/<shard>"
+        )));
+    }
+    if message.content_topic.is_empty() {
+        return Err(MixError::invalid("contentTopic must not be empty"));
+    }
+    if message.payload.is_empty() {
+        return Err(MixError::invalid("payload must not be empty"));
+    }
+    if message
+        .meta
+        .as_ref()
+        .is_some_and(|m| m.len() > mix_waku::MAX_META_LEN)
+    {
+        return Err(MixError::invalid(format!(
+            "meta is longer than {} bytes",
+            mix_waku::MAX_META_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// The current time in Unix nanoseconds.
+pub(crate) fn now_ns() -> i64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "Date.now() is an integer of ms well within i64 ns"
+    )]
+    let ms = js_sys::Date::now() as i64;
+    ms.saturating_mul(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_with_or_without_0x() {
+        let hex = "11".repeat(32);
+        assert!(parse_key(&hex).is_some());
+        assert!(parse_key(&format!("0x{hex}")).is_some());
+        assert!(parse_key(&hex[2..]).is_none());
+        assert!(parse_key(&"zz".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn pool_entries_are_checked() {
+        let peer = "16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF";
+        let good = MixNodeOptions {
+            peer_id: peer.into(),
+            multiaddrs: vec![
+                format!("/ip4/127.0.0.1/tcp/4001/ws/p2p/{peer}"),
+                format!("/ip4/127.0.0.1/tcp/4000/p2p/{peer}"),
+            ],
+            mix_public_key: "22".repeat(32),
+        };
+        let node = good.to_node().unwrap();
+        assert_eq!(node.addresses.len(), 2);
+        let mut ws_only = good.clone();
+        ws_only.multiaddrs.truncate(1);
+        assert!(ws_only.to_node().unwrap_err().text().contains("TCP"));
+        let mut bad_peer = good.clone();
+        bad_peer.peer_id = "nope".into();
+        assert!(bad_peer.to_node().unwrap_err().text().contains("peerId"));
+        let mut bad_key = good;
+        bad_key.mix_public_key = "22".into();
+        assert!(
+            bad_key
+                .to_node()
+                .unwrap_err()
+                .text()
+                .contains("mixPublicKey")
+        );
+    }
+
+    #[test]
+    fn messages_are_checked_like_the_service() {
+        let ok = WakuMessage {
+            payload: vec![1],
+            content_topic: "/a/1/b/proto".into(),
+            ..WakuMessage::default()
+        };
+        assert!(check_message(&ok, "/waku/2/rs/2/0").is_ok());
+        assert!(check_message(&ok, "/waku/2/rs/2").is_err());
+        let mut empty = ok.clone();
+        empty.payload.clear();
+        assert!(check_message(&empty, "/waku/2/rs/2/0").is_err());
+        let mut meta = ok;
+        meta.meta = Some(vec![0; 65]);
+        assert!(check_message(&meta, "/waku/2/rs/2/0").is_err());
+    }
+}

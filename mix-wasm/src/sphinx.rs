@@ -1,0 +1,255 @@
+//! `SphinxClient`: the sender without a network (the core-only package). It builds request
+//! packets with SURBs and opens the replies; the caller moves the bytes over its own
+//! transport (e.g. js-libp2p on `/mix/1.0.0`). The network `WasmMixClient` runs the same
+//! [`Sender`] code.
+
+use mix_core::PACKET_LEN;
+use mix_libp2p::{Instant, Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Code, MixError};
+use crate::lightpush;
+use crate::options::{
+    MixNodeOptions, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ns,
+};
+use crate::sender::{Opened, Sender, SysRng, rng};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SPHINX: &str = r#"
+/** Options of `new SphinxClient(...)`. */
+export interface SphinxClientOptions {
+  /** This sender's libp2p peer id (secp256k1). */
+  peerId: string;
+  /** Where replies reach it: an IPv4 TCP/QUIC multiaddr or a circuit address
+   * (`/ip4/…/tcp/…/p2p/<relay>/p2p-circuit/p2p/<peerId>`). */
+  address: string;
+  mixnodes: WasmMixNode[];
+}
+/** A packet to write on `/mix/1.0.0` to `peerId` (dial one of `multiaddrs`), framed as
+ * `uvarint(4608) || packet`. */
+export interface SphinxPacket {
+  peerId: string;
+  multiaddrs: string[];
+  packet: Uint8Array;
+}
+export interface SphinxRequest {
+  requestId: number;
+  /** For lightpush: the request id inside the LightPushRequest. */
+  lightpushRequestId?: string;
+  destination: string;
+  packets: SphinxPacket[];
+}
+export interface SphinxReply {
+  requestId: number;
+  body: Uint8Array;
+}
+"#;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SphinxOptions {
+    peer_id: String,
+    address: String,
+    mixnodes: Vec<MixNodeOptions>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PacketOut {
+    peer_id: String,
+    multiaddrs: Vec<String>,
+    #[serde(with = "serde_bytes")]
+    packet: Vec<u8>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestOut {
+    request_id: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lightpush_request_id: Option<String>,
+    destination: String,
+    packets: Vec<PacketOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyOut {
+    request_id: f64,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+}
+
+/// A request id as a JS number (ids count up from 0; far below 2^53).
+#[allow(clippy::cast_precision_loss, reason = "ids stay far below 2^53")]
+pub(crate) fn id_number(id: mix_libp2p::RequestId) -> f64 {
+    u64::from(id) as f64
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, MixError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .map_err(|e| MixError::new(Code::Internal, e.to_string()))
+}
+
+/// The sans-IO sender. See the module docs.
+#[wasm_bindgen]
+pub struct SphinxClient {
+    sender: Sender<SysRng>,
+}
+
+impl core::fmt::Debug for SphinxClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.sender.fmt(f)
+    }
+}
+
+#[wasm_bindgen]
+impl SphinxClient {
+    /// A sender with a fresh mix key.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` for a malformed option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "SphinxClientOptions")] options: JsValue,
+    ) -> Result<SphinxClient, MixError> {
+        check_keys(&options, &["peerId", "address", "mixnodes"], "the options")?;
+        let options: SphinxOptions = serde_wasm_bindgen::from_value(options)?;
+        let me: PeerId = options
+            .peer_id
+            .parse()
+            .map_err(|e| MixError::invalid(format!("peerId: {e}")))?;
+        let address: Multiaddr = options
+            .address
+            .parse()
+            .map_err(|e| MixError::invalid(format!("address: {e}")))?;
+        let pool = options
+            .mixnodes
+            .iter()
+            .map(MixNodeOptions::to_node)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            sender: Sender::new(rng()?, me, address, pool)?,
+        })
+    }
+
+    /// The largest body `buildRequest` takes with `codec` and `surbs` SURBs.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
+    #[wasm_bindgen(js_name = maxMessageLen)]
+    pub fn max_message_len(codec: &str, surbs: u32) -> Result<usize, MixError> {
+        Ok(mix_libp2p::Client::max_message_len(codec, surbs as usize)?)
+    }
+
+    /// This sender's X25519 mix public key (hex): the key its SURBs' last layer uses.
+    #[wasm_bindgen(getter, js_name = mixPublicKey)]
+    pub fn mix_public_key(&self) -> String {
+        hex::encode(self.sender.me().public_key.as_bytes())
+    }
+
+    /// Builds the packets of one request: `body` for the `codec` handler of the destination.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS`, `PAYLOAD_TOO_LARGE`, `NO_ROUTE`, `UNKNOWN_DESTINATION`.
+    #[wasm_bindgen(js_name = buildRequest, unchecked_return_type = "SphinxRequest")]
+    pub fn build_request(
+        &mut self,
+        codec: &str,
+        body: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "WasmSendOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, MixError> {
+        let options = RequestOptions::from_js(options)?;
+        self.build(codec, body, &options, None)
+    }
+
+    /// Builds a lightpush v3 request for `message` on `pubsubTopic`.
+    ///
+    /// # Errors
+    /// As `buildRequest`, and `INVALID_OPTIONS` for a message the service would refuse.
+    #[wasm_bindgen(js_name = buildLightpush, unchecked_return_type = "SphinxRequest")]
+    pub fn build_lightpush(
+        &mut self,
+        #[wasm_bindgen(js_name = pubsubTopic)] pubsub_topic: &str,
+        #[wasm_bindgen(unchecked_param_type = "WasmWakuMessage")] message: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "WasmSendOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, MixError> {
+        let options = RequestOptions::from_js(options)?;
+        let message = WakuMessageOptions::from_js(message)?.into_message(now_ns());
+        check_message(&message, pubsub_topic)?;
+        let id = lightpush::request_id(self.sender.rng());
+        let body = lightpush::request_bytes(id.clone(), pubsub_topic, message);
+        self.build(mix_waku::LIGHTPUSH_PROTOCOL, &body, &options, Some(id))
+    }
+
+    fn build(
+        &mut self,
+        codec: &str,
+        body: &[u8],
+        options: &RequestOptions,
+        lightpush_request_id: Option<String>,
+    ) -> Result<JsValue, MixError> {
+        let send = options.send_options()?;
+        let destination = self.sender.destination(options.destination()?)?;
+        let (id, outgoing) = self
+            .sender
+            .send(Instant::now(), destination, codec, body, send)?;
+        let packets = outgoing
+            .into_iter()
+            .map(|o| PacketOut {
+                peer_id: o.peer.to_string(),
+                multiaddrs: o.addresses.iter().map(ToString::to_string).collect(),
+                packet: o.frame.packet.to_vec(),
+            })
+            .collect();
+        to_js(&RequestOut {
+            request_id: id_number(id),
+            lightpush_request_id,
+            destination: destination.to_string(),
+            packets,
+        })
+    }
+
+    /// Opens a packet that arrived on `/mix/1.0.0`: the reply, or `undefined` if it is not a
+    /// reply this client awaits (a late copy, a replay, noise).
+    ///
+    /// # Errors
+    /// `INVALID_REPLY` when the request's last SURB came back tampered with; `INVALID_OPTIONS`
+    /// unless `packet` is 4608 bytes.
+    #[wasm_bindgen(js_name = openReply, unchecked_return_type = "SphinxReply | undefined")]
+    pub fn open_reply(&mut self, packet: &[u8]) -> Result<JsValue, MixError> {
+        let mut buf: Box<[u8; PACKET_LEN]> = Box::new(packet.try_into().map_err(|_| {
+            MixError::invalid(format!(
+                "a packet is {PACKET_LEN} bytes, not {}",
+                packet.len()
+            ))
+        })?);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "ms since 1970"
+        )]
+        let now_ms = js_sys::Date::now() as u64;
+        match self.sender.open(&mut buf, now_ms) {
+            Opened::Delivered { request, body } => to_js(&ReplyOut {
+                request_id: id_number(request),
+                body,
+            }),
+            Opened::Invalid {
+                exhausted: true, ..
+            } => Err(MixError::from(mix_libp2p::ClientError::InvalidReply)),
+            Opened::Invalid { .. } | Opened::Ignored => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// The ids of requests whose timeout has passed (they are forgotten).
+    pub fn expire(&mut self) -> Vec<f64> {
+        self.sender
+            .expire(Instant::now())
+            .into_iter()
+            .map(id_number)
+            .collect()
+    }
+}
