@@ -7,7 +7,10 @@
 #   mix-wasm/build.sh full|core  one
 #
 # Needs the wasm32-unknown-unknown target, wasm-bindgen-cli of exactly the Cargo.lock version
-# (scripts/test-all.sh installs both) and, optionally, binaryen's wasm-opt (skipped if absent).
+# (tests/browser/run.sh installs both) and, for the size optimisation, binaryen's wasm-opt from
+# js/'s pinned npm packages (`npm ci` in js/). Debian's binaryen 108 is not used: after -Oz it
+# points wasm-bindgen's externref table export at the fixed function table, and the module
+# fails to load ("failed to grow table").
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +19,7 @@ profile=wasm-release
 want="${1:-all}"
 
 step() { printf '[mix-wasm] %s\n' "$*"; }
+wasm_opt="$root/js/node_modules/.bin/wasm-opt"
 
 lock_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")"
 have_version="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
@@ -33,12 +37,12 @@ build() { # name features out
   rm -rf "$out"
   wasm-bindgen --target web --weak-refs --out-dir "$out" \
     "$target_dir/wasm32-unknown-unknown/$profile/mix_wasm.wasm"
-  if command -v wasm-opt >/dev/null; then
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types \
+  if [ -x "$wasm_opt" ]; then
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$out/mix_wasm_bg.wasm" -o "$out/mix_wasm_bg.wasm"
   else
-    step "wasm-opt not found: $name left unoptimised"
+    step "no $wasm_opt (npm ci in js/ installs it): $name left unoptimised"
   fi
   local raw gz
   raw=$(stat -c %s "$out/mix_wasm_bg.wasm")

@@ -6,8 +6,9 @@
 #
 # Steps: formatting, clippy, native tests (unit, golden vectors, properties, in-process mixnets,
 # the CLI, examples, benches in test mode, doc tests), the no_std builds, the wasm32 tests under
-# wasm-bindgen's runner, a short run of every fuzz target, the examples, and the interop run with
-# stock js-libp2p and js-waku nodes. Exit 0 only if all pass.
+# wasm-bindgen's runner, a short run of every fuzz target, the examples, the interop run with
+# stock js-libp2p and js-waku nodes, and the browser suites (tests/browser/run.sh: headless
+# Chromium, Playwright, the js-waku adapter, the Vite dapp). Exit 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,5 +107,8 @@ cargo run -q --release -p build-and-peel --locked
 
 step "interop: stock js-libp2p and js-waku nodes against a mix-relay testnet"
 MIX_RELAY="$PWD/target/debug/mix-relay" interop/run.sh
+
+step "browser: mix-wasm and the npm package in headless Chromium against mix-relay testnets"
+MIX_RELAY="$PWD/target/debug/mix-relay" tests/browser/run.sh
 
 step "all tests passed in $(( $(date +%s) - started ))s"

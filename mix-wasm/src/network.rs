@@ -519,6 +519,10 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
     let me = key.public().to_peer_id();
     let mut swarm = build_swarm(key)?;
 
+    // Each gateway gets its share of the timeout (at least 2 s): a refused WebSocket dial is
+    // not always reported, and one dead gateway must not use up the time of the others.
+    let gateways = u32::try_from(bootstrap.len()).unwrap_or(u32::MAX);
+    let per_gateway = (timeout / gateways).max(Duration::from_secs(2));
     let mut deadline = Delay::new(timeout).fuse();
     let mut last_error = String::from("no gateway answered");
     let mut reserved = None;
@@ -530,10 +534,17 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
                 continue;
             }
         };
+        let mut attempt = Delay::new(per_gateway).fuse();
         let mut identified = Vec::new();
         loop {
             let event = futures::select! {
                 event = swarm.select_next_some() => event,
+                () = attempt => {
+                    last_error = format!("{addr}: no reservation within {per_gateway:?}");
+                    swarm.remove_listener(listener);
+                    let _ = swarm.disconnect_peer_id(*gateway);
+                    continue 'gateways;
+                }
                 () = deadline => break 'gateways,
             };
             match event {

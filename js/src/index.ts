@@ -1,0 +1,38 @@
+/**
+ * `@mix-rs/mix`: send libp2p mix (Sphinx) messages and Waku lightpush requests through a mix
+ * network from a browser or a Web Worker.
+ *
+ * ```ts
+ * import { initAsync, MixClient } from '@mix-rs/mix'
+ * await initAsync()
+ * const client = await MixClient.create({ bootstrap: [gatewayWsAddr], mixnodes: pool.nodes })
+ * const res = await client.lightpush({ message: { payload, contentTopic: '/app/1/chat/proto' } })
+ * ```
+ *
+ * The js-waku adapter is in `@mix-rs/mix/waku`.
+ *
+ * @module
+ */
+
+export { initAsync, isInitialised } from './wasm.js'
+export type { WasmSource } from './wasm.js'
+export { MixClient, normaliseMixNode, optionsFromPool } from './client.js'
+export type {
+  LightPushRequest,
+  LightPushResponse,
+  LogLevel,
+  MixClientEventMap,
+  MixClientEventType,
+  MixClientOptions,
+  MixNodeInfo,
+  MixStats,
+  PoolFile,
+  PoolFileNode,
+  SendOptions,
+  WakuMessage
+} from './client.js'
+export { MixError, MIX_ERROR_CODES, isMixError, toMixError } from './errors.js'
+export type { MixErrorCode, MixErrorOptions } from './errors.js'
+
+/** The lightpush v3 protocol id, the codec to use with {@link MixClient.send} for raw lightpush. */
+export const LIGHTPUSH_CODEC = '/vac/waku/lightpush/3.0.0'

@@ -1,0 +1,61 @@
+// The testnet pool the browser tests send through: `MIX_POOL_FILE`, as written by
+// `mix-relay testnet --pool-file`. Only loopback addresses are accepted.
+import { readFileSync } from 'node:fs'
+
+export interface PoolNode {
+  peer_id: string
+  multiaddrs: string[]
+  mix_public_key: string
+  mixnode?: string
+}
+
+export interface Pool {
+  cluster_id: number
+  shards: number[]
+  nodes: PoolNode[]
+}
+
+function isLoopback (addr: string): boolean {
+  return /^\/ip4\/127\.\d+\.\d+\.\d+\//.test(addr) || addr.startsWith('/ip6/::1/') || addr.startsWith('/dns4/localhost/')
+}
+
+/** Reads and checks `MIX_POOL_FILE`; throws a clear error if it is not set. */
+export function loadPool (): Pool {
+  const file = process.env.MIX_POOL_FILE
+  if (file === undefined || file === '') {
+    throw new Error('MIX_POOL_FILE is not set: start a testnet (mix-relay testnet --pool-file FILE) and point MIX_POOL_FILE at FILE')
+  }
+  const pool = JSON.parse(readFileSync(file, 'utf8')) as Pool
+  if (!Array.isArray(pool.nodes) || pool.nodes.length < 4) {
+    throw new Error(`${file}: a pool needs at least 4 nodes, has ${pool.nodes?.length ?? 0}`)
+  }
+  for (const n of pool.nodes) {
+    for (const a of n.multiaddrs) {
+      if (!isLoopback(a)) throw new Error(`${file}: refusing non-loopback address ${a}`)
+    }
+  }
+  return pool
+}
+
+/** The WebSocket multiaddr of a node (the browser's bootstrap). */
+export function wsAddr (node: PoolNode): string {
+  const a = node.multiaddrs.find((m) => m.includes('/ws/'))
+  if (a === undefined) throw new Error(`no /ws/ address for ${node.peer_id}`)
+  return a
+}
+
+/** The pubsub topic the testnet serves. */
+export function pubsubTopic (pool: Pool): string {
+  return `/waku/2/rs/${pool.cluster_id}/${pool.shards[0] ?? 0}`
+}
+
+/** Client options for the page: node[0]'s ws address as the gateway, every node as a mix node. */
+export function clientOptions (pool: Pool, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    bootstrap: [wsAddr(pool.nodes[0]!)],
+    mixnodes: pool.nodes,
+    clusterId: pool.cluster_id,
+    logLevel: process.env.MIX_LOG_LEVEL ?? 'warn',
+    ...extra
+  }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Every browser suite, in real headless Chromium against real relays:
+#   1. mix-wasm's wasm_bindgen_test suite (mix-wasm/tests/browser.rs): connect through a gateway
+#      relay, lightpush through 3 hops with the reply over the circuit address, the payload cap,
+#      timeouts, bad options, a tampering exit;
+#   2. the npm package (js/) built from mix-wasm/build.sh, tested through Playwright: the client,
+#      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, and the
+#      example dapp (examples/dapp) built by Vite and driven by a click.
+#
+#   tests/browser/run.sh
+#
+# Starts two `mix-relay testnet`s on 127.0.0.1 (an honest one, and one whose exits tamper with
+# their replies) and stops them on exit; installs what is missing (the wasm32 target,
+# wasm-bindgen-cli of the Cargo.lock version, Debian's chromium + chromium-driver, the pinned
+# npm packages, binaryen's wasm-opt among them). Exit 0 only if every suite passed.
+#
+# Environment: MIX_RELAY (relay binary; default: cargo build -p mix-relay), KEEP_LOGS=1.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-60}"
+started=$(date +%s)
+step() { printf '\n[browser %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- tools ------------------------------------------------------------------------------------
+step "checking tools"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if ! have wasm-bindgen || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wbg_version" ]; then
+  step "installing wasm-bindgen-cli $wbg_version (about 2 minutes)"
+  cargo install wasm-bindgen-cli --version "$wbg_version" --locked --quiet
+fi
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  step "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+export CHROMEDRIVER=/usr/bin/chromedriver
+
+# --- relays -----------------------------------------------------------------------------------
+if [ -n "${MIX_RELAY:-}" ]; then
+  relay_bin="$MIX_RELAY"
+else
+  step "building mix-relay"
+  cargo build -q -p mix-relay --locked
+  relay_bin="${CARGO_TARGET_DIR:-$root/target}/debug/mix-relay"
+fi
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$rc" != 0 ] || [ -n "${KEEP_LOGS:-}" ]; then
+    echo "[browser] relay logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+start_testnet() { # name nodes extra-args...
+  local name="$1" nodes="$2"; shift 2
+  RUST_LOG="${RUST_LOG:-info}" "$relay_bin" testnet --nodes "$nodes" --base-port 0 \
+    --pool-file "$work/$name.json" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+}
+step "starting two testnets on 127.0.0.1 (5 honest relays; 4 whose exits tamper with replies)"
+start_testnet honest 5
+start_testnet hostile 4 --tamper-replies
+for _ in $(seq 1 120); do
+  [ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && break
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { tail -20 "$work"/*.log >&2; exit 1; }; done
+  sleep 0.5
+done
+[ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] || { echo "[browser] testnets not ready" >&2; exit 1; }
+
+# --- 1. wasm-bindgen tests in Chromium --------------------------------------------------------
+step "mix-wasm: wasm_bindgen_test suite in headless Chromium"
+MIX_POOL_JSON="$(cat "$work/honest.json")" MIX_HOSTILE_POOL_JSON="$(cat "$work/hostile.json")" \
+  cargo test -p mix-wasm --target wasm32-unknown-unknown --test browser --locked
+
+# --- 2. the npm package through Playwright ---------------------------------------------------
+for dir in js examples/dapp; do
+  if [ ! -d "$dir/node_modules" ]; then
+    step "installing pinned npm packages in $dir (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+step "building the wasm for the npm package (mix-wasm/build.sh: full and core-only)"
+mix-wasm/build.sh
+step "js/: Playwright tests of the built package (client, errors, Web Worker, js-waku adapter, Vite dapp)"
+(cd js && MIX_POOL_FILE="$work/honest.json" npm test)
+
+step "all browser suites passed"
