@@ -9,12 +9,14 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 
-import { call, openPage } from '../test/support/browser.js'
+import { call, inPage, openPage } from '../test/support/browser.js'
 import { WASM_CORE_DIR, WASM_DIR } from '../test/support/paths.js'
 import { clientOptions, loadPool } from '../test/support/pool.js'
 import { startHarness } from '../test/support/setup.js'
 
 const N = Number(process.env.MIX_BENCH_N ?? 100)
+/** Iterations of the sans-IO micro-benchmark (building a request with one SURB, no network). */
+const CORE_N = Number(process.env.MIX_BENCH_CORE_N ?? 500)
 const CONTENT_TOPIC = '/mix-js/1/bench/proto'
 
 function quantile (sorted: number[], q: number): number {
@@ -35,7 +37,9 @@ function sizes (dir: string, label: string): void {
 async function main (): Promise<void> {
   if (!Number.isSafeInteger(N) || N < 1) throw new Error(`MIX_BENCH_N must be a positive integer, is ${process.env.MIX_BENCH_N}`)
   const pool = loadPool()
-  const h = await startHarness([['harness', 'native'], ['worker', 'native']])
+  const coreBuilt = existsSync(path.join(WASM_CORE_DIR, 'mix_wasm_bg.wasm'))
+  const h = await startHarness([['harness', 'native'], ['worker', 'native']],
+    coreBuilt ? [{ prefix: '/pkg/wasm-core/', dir: WASM_CORE_DIR }] : [])
   let failed = 0
   try {
     const tp = await openPage(h.browser, `${h.server.url}/pages/harness.html`, 'globalThis.mixTest !== undefined')
@@ -57,6 +61,36 @@ async function main (): Promise<void> {
     }
     const stats = await call<{ sent: number; replies: number; timeouts: number; buildMs: number[]; openMs: number[] }>(tp, 'stats', created.id)
     await call(tp, 'close', created.id)
+
+    // The sans-IO SphinxClient: the same request building without the network, many times,
+    // in the full build and (if built) the core-only build.
+    const me = '16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF'
+    const tcp = pool.nodes[0]!.multiaddrs[0]!
+    const sphinxOptions = {
+      peerId: me,
+      address: `${tcp}/p2p-circuit/p2p/${me}`,
+      mixnodes: pool.nodes.map((n) => ({ peerId: n.peer_id, multiaddrs: n.multiaddrs, mixPublicKey: n.mix_public_key }))
+    }
+    for (const [label, url] of [['full', '/pkg/wasm/mix_wasm.js'], ['core', '/pkg/wasm-core/mix_wasm.js']] as const) {
+      if (label === 'core' && !coreBuilt) continue
+      const ms = await inPage<number[]>(tp, `(async () => {
+        const m = await import(${JSON.stringify(url)});
+        await m.default();
+        const client = new m.SphinxClient(${JSON.stringify(sphinxOptions)});
+        const message = { payload: new Uint8Array(1024).fill(97), contentTopic: ${JSON.stringify(CONTENT_TOPIC)} };
+        const times = [];
+        for (let i = 0; i < ${CORE_N}; i++) {
+          const t0 = performance.now();
+          const r = client.buildLightpush('/waku/2/rs/${pool.cluster_id}/0', message, { surbs: 1 });
+          times.push(performance.now() - t0);
+          if (r.packets.length !== 1 || r.packets[0].packet.length !== 4608) throw new Error('bad packet');
+        }
+        client.free();
+        return times;
+      })()`)
+      ms.sort((a, b) => a - b)
+      console.log(`sans-IO build (${label} wasm, lightpush request of 1 KiB with 1 SURB, ${ms.length} runs) ms: p50 ${fmt(quantile(ms, 0.5))} p99 ${fmt(quantile(ms, 0.99))} max ${fmt(ms.at(-1) ?? Number.NaN)}`)
+    }
     await tp.close()
 
     e2e.sort((a, b) => a - b)
