@@ -1,5 +1,6 @@
 //! In-process mixnets of 5–7 relays on loopback: lightpush through 3 hops with SURB replies,
-//! the drops a relay must make silently, forward mode, dead hops and redundancy.
+//! the drops a relay must make silently, forward mode, dead hops and redundancy, and a tampering
+//! exit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::HashSet;
@@ -362,6 +363,33 @@ async fn a_dead_hop_is_a_timeout_and_redundant_paths_get_through() {
         .map(|r| r.metrics().dropped_count(DropReason::SendFailed))
         .sum();
     assert!(failed > 0, "no copy crossed the dead node");
+    client.shutdown().await;
+    shutdown(relays).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_from_a_tampering_exit_fail_the_request_at_once() {
+    logs();
+    let mut args = TestnetArgs::local(4);
+    args.tamper_replies = true;
+    let relays = start_testnet(&args).await.unwrap().0;
+    let all: Vec<&RelayHandle> = relays.iter().collect();
+    let client = sender(&all).await;
+    let opts = SendOptions {
+        surbs: 2,
+        timeout: Duration::from_secs(20),
+        ..SendOptions::default()
+    };
+    let err = client
+        .lightpush(relays[0].peer_id(), TOPIC, message("tampered"), opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LightpushError::Mix(ClientError::InvalidReply)),
+        "{err}"
+    );
+    // Both SURBs came back unopenable (not a Timeout: the request ended when the last did).
+    assert_eq!(client.metrics().replies_received_count(), 0);
     client.shutdown().await;
     shutdown(relays).await;
 }
