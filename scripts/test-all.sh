@@ -87,7 +87,7 @@ step "mix-libp2p builds for wasm32 (the browser sender reuses it)"
 cargo check -p mix-libp2p --target wasm32-unknown-unknown --locked
 
 if [ "$fuzz" = yes ]; then
-  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request mixnode_entry pool_file; do
+  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request lightpush_reply mixnode_entry pool_file; do
     step "fuzz smoke: $t for ${FUZZ_SECONDS}s"
     log="target/fuzz-smoke-$t.log"
     mkdir -p target
