@@ -296,6 +296,12 @@ impl Client {
         self.pool.remove(peer).is_some()
     }
 
+    /// A pool node chosen uniformly at random (e.g. an exit == destination service node), or
+    /// `None` with an empty pool.
+    pub fn random_node<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> Option<&MixNode> {
+        self.pool.values().nth(uniform(rng, self.pool.len()))
+    }
+
     /// The pool.
     pub fn nodes(&self) -> impl Iterator<Item = &MixNode> {
         self.pool.values()

@@ -493,3 +493,20 @@ fn path_choice_is_uniform_over_the_pool() {
         assert!((510..=690).contains(n), "{peer}: {n} of {trials}");
     }
 }
+
+#[test]
+fn random_nodes_come_from_the_whole_pool() {
+    let mut w = world(4);
+    let pool: HashSet<PeerId> = w.client.nodes().map(|n| n.peer_id).collect();
+    let mut seen = HashSet::new();
+    for _ in 0..200 {
+        let node = w.client.random_node(&mut w.rng).unwrap().peer_id;
+        assert!(pool.contains(&node));
+        seen.insert(node);
+    }
+    assert_eq!(seen, pool);
+    for peer in pool {
+        w.client.remove_node(&peer);
+    }
+    assert!(w.client.random_node(&mut w.rng).is_none());
+}

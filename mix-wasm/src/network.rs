@@ -10,7 +10,7 @@
 //! * One task (`spawn_local`) owns the swarm and the [`Sender`]; the JS-facing methods talk to
 //!   it over a channel and get Promises back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Once;
@@ -35,7 +35,8 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::error::{Code, MixError};
 use crate::lightpush;
 use crate::options::{
-    ClientOptions, MixNodeOptions, RequestOptions, WakuMessageOptions, check_message, now_ns,
+    ClientOptions, MixNodeOptions, RequestOptions, WakuMessageOptions, check_message, now_ms,
+    now_ns, to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
 
@@ -128,7 +129,7 @@ struct Shared {
     events: RefCell<VecDeque<ClientEvent>>,
     /// Wakes a waiting `nextEvent()`.
     event_waiters: RefCell<Vec<oneshot::Sender<()>>>,
-    closed: RefCell<bool>,
+    closed: Cell<bool>,
     stats: RefCell<Stats>,
     rng: RefCell<SysRng>,
     peer_id: PeerId,
@@ -169,12 +170,6 @@ impl core::fmt::Debug for MixClient {
 
 fn reject(e: MixError) -> js_sys::Promise {
     js_sys::Promise::reject(&JsValue::from(e))
-}
-
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, MixError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
-        .map_err(|e| MixError::new(Code::Internal, e.to_string()))
 }
 
 fn init_logging(level: Option<&str>) -> Result<(), MixError> {
@@ -360,7 +355,7 @@ impl MixClient {
                 if let Some(event) = shared.events.borrow_mut().pop_front() {
                     return to_js(&event).map_err(JsValue::from);
                 }
-                if *shared.closed.borrow() {
+                if shared.closed.get() {
                     return Ok(JsValue::UNDEFINED);
                 }
                 let (tx, rx) = oneshot::channel();
@@ -491,11 +486,7 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
 
 async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
     init_logging(options.log_level.as_deref())?;
-    let pool = options
-        .mixnodes
-        .iter()
-        .map(MixNodeOptions::to_node)
-        .collect::<Result<Vec<_>, _>>()?;
+    let pool = MixNodeOptions::pool(&options.mixnodes)?;
     let bootstrap = options
         .bootstrap
         .iter()
@@ -609,7 +600,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         commands,
         events: RefCell::new(VecDeque::new()),
         event_waiters: RefCell::new(Vec::new()),
-        closed: RefCell::new(false),
+        closed: Cell::new(false),
         stats: RefCell::new(Stats {
             pool_size: u32::try_from(sender.client().nodes().count()).unwrap_or(u32::MAX),
             ..Stats::default()
@@ -618,11 +609,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         peer_id: me,
         circuit: circuit.clone(),
     });
-    for (peer, _) in swarm
-        .connected_peers()
-        .map(|p| (*p, ()))
-        .collect::<Vec<_>>()
-    {
+    for peer in swarm.connected_peers() {
         shared.emit(ClientEvent::Connected {
             peer_id: peer.to_string(),
         });
@@ -715,7 +702,7 @@ impl Driver {
             let _ = pending.reply.send(Err(closed()));
         }
         self.with_shared(|s| {
-            *s.closed.borrow_mut() = true;
+            s.closed.set(true);
             s.wake();
         });
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
@@ -867,13 +854,7 @@ impl Driver {
         match event {
             mix_libp2p::Event::Received { mut frame, .. } => {
                 let started = Instant::now();
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "ms since 1970"
-                )]
-                let now_ms = js_sys::Date::now() as u64;
-                match self.sender.open(&mut frame.packet, now_ms) {
+                match self.sender.open(&mut frame.packet, now_ms()) {
                     Opened::Delivered { request, body } => {
                         self.with_shared(|s| {
                             let mut stats = s.stats.borrow_mut();

@@ -123,6 +123,14 @@ impl ClientOptions {
 }
 
 impl MixNodeOptions {
+    /// The pool entries of `nodes`.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` for the first entry that does not parse.
+    pub(crate) fn pool(nodes: &[Self]) -> Result<Vec<MixNode>, MixError> {
+        nodes.iter().map(Self::to_node).collect()
+    }
+
     /// The pool entry.
     ///
     /// # Errors
@@ -320,14 +328,32 @@ pub(crate) fn check_message(message: &WakuMessage, pubsub_topic: &str) -> Result
     Ok(())
 }
 
-/// The current time in Unix nanoseconds.
-pub(crate) fn now_ns() -> i64 {
+/// The current time in Unix milliseconds (`Date.now()`), as replay filters take it.
+pub(crate) fn now_ms() -> u64 {
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "Date.now() is an integer of ms well within i64 ns"
+        clippy::cast_sign_loss,
+        reason = "Date.now() is a non-negative integer of ms since 1970"
     )]
-    let ms = js_sys::Date::now() as i64;
-    ms.saturating_mul(1_000_000)
+    let ms = js_sys::Date::now() as u64;
+    ms
+}
+
+/// The current time in Unix nanoseconds, as Waku timestamps are.
+pub(crate) fn now_ns() -> i64 {
+    i64::try_from(now_ms())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
+}
+
+/// A Rust value as a plain JS object (maps as objects, bytes as `Uint8Array`).
+///
+/// # Errors
+/// `INTERNAL` if the value cannot be converted (a bug).
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, MixError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .map_err(|e| MixError::new(crate::error::Code::Internal, e.to_string()))
 }
 
 #[cfg(test)]

@@ -125,22 +125,10 @@ impl<R: CryptoRng> Sender<R> {
         if let Some(peer) = wanted {
             return Ok(peer);
         }
-        let peers: Vec<PeerId> = self.client.nodes().map(|n| n.peer_id).collect();
-        if peers.is_empty() {
-            return Err(MixError::new(Code::NoRoute, "the mix node pool is empty"));
-        }
-        let n = peers.len() as u64;
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let x = self.rng.next_u64();
-            if x < zone {
-                let i = usize::try_from(x % n).unwrap_or_default();
-                return peers
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| MixError::new(Code::Internal, "pool index"));
-            }
-        }
+        self.client
+            .random_node(&mut self.rng)
+            .map(|n| n.peer_id)
+            .ok_or_else(|| MixError::new(Code::NoRoute, "the mix node pool is empty"))
     }
 
     /// Builds the packets of one request to `destination` (exit == destination).

@@ -8,10 +8,11 @@ use mix_libp2p::{Instant, Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::error::{Code, MixError};
+use crate::error::MixError;
 use crate::lightpush;
 use crate::options::{
-    MixNodeOptions, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ns,
+    MixNodeOptions, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ms, now_ns,
+    to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
 
@@ -87,12 +88,6 @@ pub(crate) fn id_number(id: mix_libp2p::RequestId) -> f64 {
     u64::from(id) as f64
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, MixError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
-        .map_err(|e| MixError::new(Code::Internal, e.to_string()))
-}
-
 /// The sans-IO sender. See the module docs.
 #[wasm_bindgen]
 pub struct SphinxClient {
@@ -125,11 +120,7 @@ impl SphinxClient {
             .address
             .parse()
             .map_err(|e| MixError::invalid(format!("address: {e}")))?;
-        let pool = options
-            .mixnodes
-            .iter()
-            .map(MixNodeOptions::to_node)
-            .collect::<Result<Vec<_>, _>>()?;
+        let pool = MixNodeOptions::pool(&options.mixnodes)?;
         Ok(Self {
             sender: Sender::new(rng()?, me, address, pool)?,
         })
@@ -226,13 +217,7 @@ impl SphinxClient {
                 packet.len()
             ))
         })?);
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "ms since 1970"
-        )]
-        let now_ms = js_sys::Date::now() as u64;
-        match self.sender.open(&mut buf, now_ms) {
+        match self.sender.open(&mut buf, now_ms()) {
             Opened::Delivered { request, body } => to_js(&ReplyOut {
                 request_id: id_number(request),
                 body,
