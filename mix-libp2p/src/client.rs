@@ -205,6 +205,67 @@ pub enum ReplyOutcome {
 struct PendingRequest {
     surb_ids: Vec<SurbId>,
     deadline: Instant,
+    /// Every pool node the request's copies and SURBs pass through (struck if it times out).
+    path: Vec<PeerId>,
+}
+
+/// A SURB awaited: its request, its keys, and the nodes its copy went through (cleared of
+/// strikes when it comes back).
+struct AwaitedSurb {
+    request: RequestId,
+    keys: SurbKeys,
+    path: Vec<PeerId>,
+}
+
+/// How the pool keeps itself fresh (MIX.md §11, WAKU.md §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Timed-out requests in a row (with no reply in between) after which a node on their
+    /// paths leaves the pool.
+    pub max_strikes: u32,
+    /// How long a removed node is kept out (discovery cannot bring it back sooner).
+    pub quarantine: Duration,
+}
+
+impl Default for PoolConfig {
+    /// Three strikes; one minute out (the Waku rendezvous record TTL).
+    fn default() -> Self {
+        Self {
+            max_strikes: 3,
+            quarantine: Duration::from_secs(60),
+        }
+    }
+}
+
+/// nwaku warns when its pool holds fewer nodes than this (`minMixPoolSize`).
+pub const MIN_POOL_SIZE: usize = 4;
+
+/// Why a node left the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Removal {
+    /// Its record was not refreshed before it expired.
+    Expired,
+    /// It could not be dialed (reported with [`Client::node_failed`]).
+    Failed,
+    /// Requests through it timed out [`PoolConfig::max_strikes`] times in a row.
+    Strikes,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeMeta {
+    /// When the entry lapses unless refreshed; `None` for static entries.
+    expires: Option<Instant>,
+    strikes: u32,
+}
+
+/// One copy's path as peer ids: the three forward hops and, per SURB, the two return hops.
+pub type ChosenPath = ([PeerId; 3], Vec<[PeerId; 2]>);
+
+/// One copy of a request: its forward hops and, per SURB, the two return hops.
+struct CopyPlan {
+    hops: [MixNode; 3],
+    returns: Vec<[MixNode; 2]>,
 }
 
 /// The sender's state. See the module docs.
@@ -218,7 +279,11 @@ pub struct Client {
     delay: DelayStrategy,
     /// Ordered so path choice is reproducible from a seeded rng.
     pool: BTreeMap<PeerId, MixNode>,
-    surbs: HashMap<SurbId, (RequestId, SurbKeys)>,
+    meta: HashMap<PeerId, NodeMeta>,
+    quarantine: HashMap<PeerId, Instant>,
+    removed: Vec<(PeerId, Removal)>,
+    pool_config: PoolConfig,
+    surbs: HashMap<SurbId, AwaitedSurb>,
     requests: HashMap<RequestId, PendingRequest>,
     next_id: u64,
 }
@@ -273,6 +338,10 @@ impl Client {
             secret,
             delay,
             pool: BTreeMap::new(),
+            meta: HashMap::new(),
+            quarantine: HashMap::new(),
+            removed: Vec::new(),
+            pool_config: PoolConfig::default(),
             surbs: HashMap::new(),
             requests: HashMap::new(),
             next_id: 0,
@@ -284,16 +353,105 @@ impl Client {
         &self.me
     }
 
-    /// Adds or replaces a pool entry. The client's own entry is never added.
+    /// Replaces the pool's freshness settings.
+    pub fn set_pool_config(&mut self, config: PoolConfig) {
+        self.pool_config = config;
+    }
+
+    /// Adds or replaces a static pool entry (it never expires). The client's own entry is never
+    /// added.
     pub fn insert_node(&mut self, node: MixNode) {
         if node.peer_id != self.me.peer_id {
+            self.meta.entry(node.peer_id).or_default().expires = None;
+            self.quarantine.remove(&node.peer_id);
             self.pool.insert(node.peer_id, node);
         }
     }
 
+    /// Adds or refreshes a discovered entry that lapses at `expires` unless refreshed again.
+    /// A node in quarantine (removed less than [`PoolConfig::quarantine`] ago) is not taken
+    /// back, nor is the client itself. Returns whether the node is new to the pool.
+    pub fn insert_node_until(&mut self, node: MixNode, now: Instant, expires: Instant) -> bool {
+        if node.peer_id == self.me.peer_id {
+            return false;
+        }
+        if let Some(until) = self.quarantine.get(&node.peer_id) {
+            if *until > now {
+                return false;
+            }
+            self.quarantine.remove(&node.peer_id);
+        }
+        let meta = self.meta.entry(node.peer_id).or_default();
+        // A static entry stays static.
+        if self.pool.contains_key(&node.peer_id) && meta.expires.is_none() {
+            return false;
+        }
+        meta.expires = Some(expires);
+        self.pool.insert(node.peer_id, node).is_none()
+    }
+
+    /// Puts a static entry back after its quarantine (nothing happens before it ends, or if
+    /// it is in the pool). Returns whether it was put back.
+    pub fn restore_node(&mut self, node: MixNode, now: Instant) -> bool {
+        if self.pool.contains_key(&node.peer_id)
+            || self.quarantine.get(&node.peer_id).is_some_and(|t| *t > now)
+        {
+            return false;
+        }
+        self.insert_node(node);
+        true
+    }
+
     /// Removes a pool entry; `true` if it was there.
     pub fn remove_node(&mut self, peer: &PeerId) -> bool {
+        self.meta.remove(peer);
         self.pool.remove(peer).is_some()
+    }
+
+    /// `peer` failed (it could not be dialed): it leaves the pool and stays out for
+    /// [`PoolConfig::quarantine`]. Returns whether it was in the pool.
+    pub fn node_failed(&mut self, peer: &PeerId, now: Instant) -> bool {
+        self.evict(*peer, now, Removal::Failed)
+    }
+
+    fn evict(&mut self, peer: PeerId, now: Instant, why: Removal) -> bool {
+        let was = self.remove_node(&peer);
+        if was {
+            self.quarantine.insert(peer, now + self.pool_config.quarantine);
+            self.removed.push((peer, why));
+        }
+        was
+    }
+
+    /// Removes the discovered entries that lapsed by `now` and ends finished quarantines.
+    pub fn expire_nodes(&mut self, now: Instant) {
+        let lapsed: Vec<PeerId> = self
+            .meta
+            .iter()
+            .filter(|(_, m)| m.expires.is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in lapsed {
+            if self.remove_node(&peer) {
+                self.removed.push((peer, Removal::Expired));
+            }
+        }
+        self.quarantine.retain(|_, until| *until > now);
+    }
+
+    /// The nodes that left the pool since the last call, and why (for logs and events).
+    pub fn take_removed(&mut self) -> Vec<(PeerId, Removal)> {
+        std::mem::take(&mut self.removed)
+    }
+
+    /// Whether `peer` is in the pool.
+    pub fn contains_node(&self, peer: &PeerId) -> bool {
+        self.pool.contains_key(peer)
+    }
+
+    /// How many nodes the pool holds.
+    pub fn pool_len(&self) -> usize {
+        self.pool.len()
     }
 
     /// A pool node chosen uniformly at random (e.g. an exit == destination service node), or
@@ -352,18 +510,114 @@ impl Client {
         if body.len() > max_len {
             return Err(ClientError::MessageTooLong { max_len });
         }
-        let (exit, dest_peer, dest_address) = match destination {
+        let plan = self.plan(rng, destination, options)?;
+        let dest_address = match destination {
+            Destination::Forward(address) => Some(*address),
+            Destination::ExitIsDestination(_) => None,
+        };
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        let mut outgoing = Vec::with_capacity(plan.len());
+        let mut awaited = Vec::new();
+        let mut request_path = Vec::new();
+        for copy in &plan {
+            let route = Route {
+                hops: [copy.hops[0].hop(), copy.hops[1].hop(), copy.hops[2].hop()],
+                delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
+            };
+            let forward: Vec<PeerId> = copy.hops.iter().map(|n| n.peer_id).collect();
+            let mut surbs = Vec::with_capacity(copy.returns.len());
+            for back in &copy.returns {
+                let return_route = Route {
+                    hops: [back[0].hop(), back[1].hop(), self.me.hop()],
+                    delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
+                };
+                let (surb, keys) = Surb::create(rng, &return_route)?;
+                let mut path = forward.clone();
+                path.extend(back.iter().map(|n| n.peer_id));
+                request_path.extend_from_slice(&path);
+                awaited.push(AwaitedSurb {
+                    request: id,
+                    keys,
+                    path,
+                });
+                surbs.push(surb);
+            }
+            let mut builder = PacketBuilder::new(&route).surbs(&surbs);
+            if let Some(address) = &dest_address {
+                builder = builder.destination(address);
+            }
+            let mut packet = Box::new([0u8; PACKET_LEN]);
+            builder.build(rng, codec, body, packet.as_mut_slice())?;
+            outgoing.push(Outgoing {
+                peer: copy.hops[0].peer_id,
+                addresses: copy.hops[0].addresses.clone(),
+                frame: Frame::new(packet),
+            });
+        }
+        if !awaited.is_empty() {
+            request_path.sort_unstable();
+            request_path.dedup();
+            let surb_ids = awaited.iter().map(|a| a.keys.id()).collect();
+            for surb in awaited {
+                self.surbs.insert(surb.keys.id(), surb);
+            }
+            self.requests.insert(
+                id,
+                PendingRequest {
+                    surb_ids,
+                    deadline: now + options.timeout,
+                    path: request_path,
+                },
+            );
+        }
+        Ok((id, outgoing))
+    }
+
+    /// The paths [`Client::send`] would use for one request, as peer ids: for each copy its
+    /// three forward hops and, per SURB, the two return hops. Exposed for the statistical tests
+    /// of path choice; sending uses the same code.
+    ///
+    /// # Errors
+    /// As [`Client::send`]'s routing errors.
+    #[doc(hidden)]
+    pub fn choose_paths<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        destination: &Destination,
+        options: SendOptions,
+    ) -> Result<Vec<ChosenPath>, ClientError> {
+        Ok(self
+            .plan(rng, destination, options)?
+            .into_iter()
+            .map(|c| {
+                (
+                    [c.hops[0].peer_id, c.hops[1].peer_id, c.hops[2].peer_id],
+                    c.returns
+                        .iter()
+                        .map(|b| [b[0].peer_id, b[1].peer_id])
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+
+    /// Path choice (MIX.md §11): uniform, non-repeating, never through the destination.
+    fn plan<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        destination: &Destination,
+        options: SendOptions,
+    ) -> Result<Vec<CopyPlan>, ClientError> {
+        let (exit, dest_peer) = match destination {
             Destination::ExitIsDestination(peer) => {
                 let node = self
                     .pool
                     .get(peer)
                     .ok_or(ClientError::UnknownDestination(*peer))?;
-                (Some(node.clone()), Some(*peer), None)
+                (Some(node.clone()), Some(*peer))
             }
-            Destination::Forward(address) => {
-                let peer = address::peer_id(&address.peer_id).ok();
-                (None, peer, Some(*address))
-            }
+            Destination::Forward(address) => (None, address::peer_id(&address.peer_id).ok()),
         };
         // Intermediates never include the destination (MIX.md §11).
         let candidates: Vec<&MixNode> = self
@@ -381,12 +635,12 @@ impl Client {
         // Disjoint groups of two intermediates when there are enough nodes.
         let disjoint =
             options.redundancy > 1 && candidates.len() >= 2 * options.redundancy + per_copy - 2;
-        let shuffled = sample(rng, &candidates, candidates.len());
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
-        let mut outgoing = Vec::with_capacity(options.redundancy);
-        let mut surb_ids = Vec::new();
-        let mut surb_keys = Vec::new();
+        let shuffled = if disjoint {
+            sample(rng, &candidates, candidates.len())
+        } else {
+            Vec::new()
+        };
+        let mut plan = Vec::with_capacity(options.redundancy);
         for copy in 0..options.redundancy {
             let group: Vec<&MixNode> = if disjoint {
                 shuffled[2 * copy..2 * copy + 2].to_vec()
@@ -411,13 +665,9 @@ impl Client {
                     (*node).clone()
                 }
             };
-            let route = Route {
-                hops: [group[0].hop(), group[1].hop(), exit_node.hop()],
-                delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
-            };
-            let mut surbs = Vec::with_capacity(options.surbs);
+            let mut returns = Vec::with_capacity(options.surbs);
             for _ in 0..options.surbs {
-                let return_group: Vec<&MixNode> = if options.redundancy > 1 {
+                let back: Vec<&MixNode> = if options.redundancy > 1 {
                     sample(rng, &group, 2)
                 } else {
                     // Nim: two random nodes other than the exit and the destination.
@@ -434,52 +684,34 @@ impl Client {
                     }
                     sample(rng, &allowed, 2)
                 };
-                let return_route = Route {
-                    hops: [return_group[0].hop(), return_group[1].hop(), self.me.hop()],
-                    delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
-                };
-                let (surb, keys) = Surb::create(rng, &return_route)?;
-                surb_ids.push(keys.id());
-                surb_keys.push(keys);
-                surbs.push(surb);
+                returns.push([back[0].clone(), back[1].clone()]);
             }
-            let mut builder = PacketBuilder::new(&route).surbs(&surbs);
-            if let Some(address) = &dest_address {
-                builder = builder.destination(address);
-            }
-            let mut packet = Box::new([0u8; PACKET_LEN]);
-            builder.build(rng, codec, body, packet.as_mut_slice())?;
-            outgoing.push(Outgoing {
-                peer: group[0].peer_id,
-                addresses: group[0].addresses.clone(),
-                frame: Frame::new(packet),
+            plan.push(CopyPlan {
+                hops: [group[0].clone(), group[1].clone(), exit_node],
+                returns,
             });
         }
-        if !surb_ids.is_empty() {
-            for keys in surb_keys {
-                self.surbs.insert(keys.id(), (id, keys));
-            }
-            self.requests.insert(
-                id,
-                PendingRequest {
-                    surb_ids,
-                    deadline: now + options.timeout,
-                },
-            );
-        }
-        Ok((id, outgoing))
+        Ok(plan)
     }
 
     /// Opens a reply that reached this client (`mix_core::Action::Reply`). The first reply to
     /// a request wins; the request's other SURBs are forgotten, so later copies are
     /// [`ReplyOutcome::Unknown`].
     pub fn on_reply(&mut self, surb_id: SurbId, payload: &mut [u8; PAYLOAD_LEN]) -> ReplyOutcome {
-        let Some((request, keys)) = self.surbs.get(&surb_id) else {
+        let Some(awaited) = self.surbs.get(&surb_id) else {
             return ReplyOutcome::Unknown;
         };
-        let request = *request;
-        let body = match keys.open_reply(payload) {
-            Ok(body) => body.to_vec(),
+        let request = awaited.request;
+        let body = match awaited.keys.open_reply(payload) {
+            Ok(body) => {
+                // Every node of the path that brought the reply back works.
+                for peer in &awaited.path {
+                    if let Some(meta) = self.meta.get_mut(peer) {
+                        meta.strikes = 0;
+                    }
+                }
+                body.to_vec()
+            }
             Err(_) => {
                 self.surbs.remove(&surb_id);
                 let exhausted = self.requests.get_mut(&request).is_none_or(|pending| {
@@ -515,7 +747,8 @@ impl Client {
     }
 
     /// The requests whose timeout has passed at `now` (each is forgotten: answer its caller
-    /// with [`ClientError::Timeout`]).
+    /// with [`ClientError::Timeout`]). Every pool node on a timed-out request's paths gets a
+    /// strike; [`PoolConfig::max_strikes`] in a row remove it.
     pub fn expire(&mut self, now: Instant) -> Vec<RequestId> {
         let mut expired: Vec<RequestId> = self
             .requests
@@ -525,6 +758,19 @@ impl Client {
             .collect();
         expired.sort_unstable();
         for id in &expired {
+            if let Some(pending) = self.requests.get(id) {
+                let path = pending.path.clone();
+                for peer in path {
+                    let max = self.pool_config.max_strikes;
+                    let out = self.meta.get_mut(&peer).is_some_and(|meta| {
+                        meta.strikes += 1;
+                        meta.strikes >= max
+                    });
+                    if out {
+                        self.evict(peer, now, Removal::Strikes);
+                    }
+                }
+            }
             self.forget(*id);
         }
         expired

@@ -20,7 +20,10 @@ pub use libp2p::{Multiaddr, PeerId};
 pub use web_time::Instant;
 
 pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
-pub use client::{Client, ClientError, Destination, MixNode, Outgoing, RequestId, SendOptions};
+pub use client::{
+    Client, ClientError, Destination, MIN_POOL_SIZE, MixNode, Outgoing, PoolConfig, Removal,
+    RequestId, SendOptions,
+};
 pub use handler::{FromBehaviour, Handler, ToBehaviour};
 #[doc(hidden)]
 pub use protocol::decode_frames_for_fuzzing;

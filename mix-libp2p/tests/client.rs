@@ -510,3 +510,228 @@ fn random_nodes_come_from_the_whole_pool() {
     }
     assert!(w.client.random_node(&mut w.rng).is_none());
 }
+
+/// The chi-square statistic of `counts` against a uniform spread over `cells` cells (cells
+/// never drawn count as zero).
+fn chi_square<K>(counts: &HashMap<K, u32>, cells: usize, draws: u32) -> f64 {
+    let expected = f64::from(draws) / cells as f64;
+    let seen: f64 = counts
+        .values()
+        .map(|n| (f64::from(*n) - expected).powi(2) / expected)
+        .sum();
+    let unseen = (cells - counts.len()) as f64 * expected;
+    seen + unseen
+}
+
+/// The chi-square value a uniform sampler exceeds with probability 0.001 at `df` degrees of
+/// freedom (Wilson–Hilferty; within 1 % of the table for df ≥ 10).
+fn chi_square_critical(df: usize) -> f64 {
+    let k = df as f64;
+    let z = 3.090_232; // the 0.999 quantile of the standard normal
+    k * (1.0 - 2.0 / (9.0 * k) + z * (2.0 / (9.0 * k)).sqrt()).powi(3)
+}
+
+#[test]
+fn the_chi_square_bound_matches_the_table() {
+    // Published 0.999 quantiles: df 10 → 29.588, df 100 → 149.449.
+    assert!((chi_square_critical(10) - 29.588).abs() < 0.3);
+    assert!((chi_square_critical(100) - 149.449).abs() < 0.5);
+}
+
+/// A 12-node pool, as the discovery testnet: exit == destination paths choose their two
+/// intermediates uniformly over the ordered pairs of the 11 other nodes, and their SURB hops
+/// uniformly over the ordered pairs of the same 11 (chi-square, fixed seed, p = 0.001).
+#[test]
+fn path_choice_passes_a_chi_square_test() {
+    let w = world(12);
+    let mut rng = ChaCha20Rng::from_seed([42; 32]);
+    let service = *w.client.nodes().nth(3).map(|n| &n.peer_id).unwrap();
+    let draws = 44_000;
+    let mut forward: HashMap<(PeerId, PeerId), u32> = HashMap::new();
+    let mut back: HashMap<(PeerId, PeerId), u32> = HashMap::new();
+    for _ in 0..draws {
+        let paths = w
+            .client
+            .choose_paths(
+                &mut rng,
+                &Destination::ExitIsDestination(service),
+                SendOptions::default(),
+            )
+            .unwrap();
+        let (hops, returns) = &paths[0];
+        assert_eq!(hops[2], service);
+        assert!(hops[0] != hops[1] && hops[0] != service && hops[1] != service);
+        *forward.entry((hops[0], hops[1])).or_default() += 1;
+        let r = returns[0];
+        assert!(r[0] != r[1] && r[0] != service && r[1] != service);
+        *back.entry((r[0], r[1])).or_default() += 1;
+    }
+    let cells = 11 * 10;
+    for (what, counts) in [("forward", &forward), ("SURB", &back)] {
+        let x2 = chi_square(counts, cells, draws);
+        let bound = chi_square_critical(cells - 1);
+        assert!(x2 < bound, "{what} hops: chi-square {x2:.1} ≥ {bound:.1}");
+    }
+}
+
+/// Forward mode: the exit is drawn too; ordered triples over all 12 nodes are uniform.
+#[test]
+fn forward_paths_pass_a_chi_square_test() {
+    let w = world(12);
+    let mut rng = ChaCha20Rng::from_seed([43; 32]);
+    let outsider = Keypair::generate_secp256k1().public().to_peer_id();
+    let addr: Multiaddr = format!("/ip4/10.0.0.1/tcp/1/p2p/{outsider}")
+        .parse()
+        .unwrap();
+    let dest = from_multiaddr(&addr, None).unwrap();
+    let draws = 66_000;
+    let mut counts: HashMap<[PeerId; 3], u32> = HashMap::new();
+    for _ in 0..draws {
+        let paths = w
+            .client
+            .choose_paths(
+                &mut rng,
+                &Destination::Forward(dest),
+                SendOptions {
+                    surbs: 0,
+                    ..SendOptions::default()
+                },
+            )
+            .unwrap();
+        *counts.entry(paths[0].0).or_default() += 1;
+    }
+    let cells = 12 * 11 * 10;
+    let x2 = chi_square(&counts, cells, draws);
+    let bound = chi_square_critical(cells - 1);
+    assert!(x2 < bound, "chi-square {x2:.1} ≥ {bound:.1}");
+}
+
+#[test]
+fn a_biased_choice_fails_the_chi_square_test() {
+    // The test has teeth: a die that favours one face of 110 by 20 % is caught.
+    let cells = 110;
+    let draws = 44_000;
+    let mut counts: HashMap<usize, u32> = (0..cells).map(|c| (c, 400)).collect();
+    *counts.get_mut(&0).unwrap() += 80;
+    *counts.get_mut(&1).unwrap() -= 80;
+    assert!(chi_square(&counts, cells, draws) < chi_square_critical(cells - 1));
+    *counts.get_mut(&0).unwrap() += 200;
+    *counts.get_mut(&2).unwrap() -= 200;
+    assert!(chi_square(&counts, cells, draws) > chi_square_critical(cells - 1));
+}
+
+#[test]
+fn discovered_nodes_lapse_unless_refreshed_and_static_ones_stay() {
+    let mut w = world(3);
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let t0 = Instant::now();
+    let found = node(&mut rng, 9100).entry;
+    assert!(
+        w.client
+            .insert_node_until(found.clone(), t0, t0 + Duration::from_secs(30))
+    );
+    assert!(
+        !w.client
+            .insert_node_until(found.clone(), t0, t0 + Duration::from_secs(60)),
+        "a refresh is not new"
+    );
+    assert_eq!(w.client.pool_len(), 4);
+    w.client.expire_nodes(t0 + Duration::from_secs(59));
+    assert!(w.client.contains_node(&found.peer_id), "refreshed to 60 s");
+    w.client.expire_nodes(t0 + Duration::from_secs(60));
+    assert!(!w.client.contains_node(&found.peer_id));
+    assert_eq!(
+        w.client.take_removed(),
+        vec![(found.peer_id, mix_libp2p::Removal::Expired)]
+    );
+    assert_eq!(w.client.pool_len(), 3, "static entries never lapse");
+    // Discovery cannot turn a static entry into a lapsing one.
+    let static_node = w.client.nodes().next().unwrap().clone();
+    assert!(!w.client.insert_node_until(static_node.clone(), t0, t0));
+    w.client.expire_nodes(t0 + Duration::from_secs(1000));
+    assert!(w.client.contains_node(&static_node.peer_id));
+    // The client never enters its own pool.
+    let me = w.client.me().clone();
+    assert!(!w.client.insert_node_until(me, t0, t0 + Duration::from_secs(9)));
+}
+
+#[test]
+fn failed_nodes_are_quarantined() {
+    let mut w = world(4);
+    let t0 = Instant::now();
+    let victim = w.client.nodes().next().unwrap().clone();
+    assert!(w.client.node_failed(&victim.peer_id, t0));
+    assert!(!w.client.contains_node(&victim.peer_id));
+    assert_eq!(
+        w.client.take_removed(),
+        vec![(victim.peer_id, mix_libp2p::Removal::Failed)]
+    );
+    // Rediscovered within the minute: refused; after it: back.
+    let later = t0 + Duration::from_secs(59);
+    assert!(!w.client.insert_node_until(victim.clone(), later, later + Duration::from_secs(60)));
+    assert!(!w.client.restore_node(victim.clone(), later));
+    let after = t0 + Duration::from_secs(60);
+    assert!(w.client.restore_node(victim.clone(), after));
+    assert!(w.client.contains_node(&victim.peer_id));
+}
+
+/// Sends one request and answers it hop by hop.
+fn answered(w: &mut World, dest: &Destination, now: Instant, opts: SendOptions) {
+    let (id, out) = send_at(w, now, dest, b"x", opts);
+    let first = out.into_iter().next().unwrap();
+    let End::Exit { surbs, .. } = route(w, first.peer, first.frame.packet, &mut Vec::new()) else {
+        panic!("expected an exit");
+    };
+    let mut reply = Box::new([0u8; PACKET_LEN]);
+    surbs[0]
+        .build_reply(&mut w.rng, b"ok", reply.as_mut_slice())
+        .unwrap();
+    let hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
+    let End::Reply {
+        surb_id,
+        mut payload,
+        ..
+    } = route(w, hop, reply, &mut Vec::new())
+    else {
+        panic!("expected a reply");
+    };
+    assert!(matches!(
+        w.client.on_reply(surb_id, &mut payload),
+        ReplyOutcome::Delivered { request, .. } if request == id
+    ));
+}
+
+#[test]
+fn nodes_on_three_timed_out_paths_in_a_row_leave_and_a_reply_clears_strikes() {
+    // Three nodes: every path crosses all of them (two intermediates, the service as exit, the
+    // same two on the way back), so each timeout strikes each node.
+    let mut w = world(3);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let t0 = Instant::now();
+    let opts = SendOptions {
+        timeout: Duration::from_secs(1),
+        ..SendOptions::default()
+    };
+    let dest = Destination::ExitIsDestination(service);
+    let timeout = |w: &mut World| {
+        send_at(w, t0, &dest, b"x", opts);
+        assert_eq!(w.client.expire(t0 + Duration::from_secs(1)).len(), 1);
+    };
+    timeout(&mut w);
+    timeout(&mut w);
+    // A reply in between clears the strikes: two more timeouts are not enough.
+    answered(&mut w, &dest, t0, opts);
+    timeout(&mut w);
+    timeout(&mut w);
+    assert!(w.client.take_removed().is_empty());
+    assert_eq!(w.client.pool_len(), 3);
+    timeout(&mut w);
+    let removed = w.client.take_removed();
+    assert_eq!(removed.len(), 3, "all three were on every path: {removed:?}");
+    assert!(
+        removed
+            .iter()
+            .all(|(_, why)| *why == mix_libp2p::Removal::Strikes)
+    );
+    assert_eq!(w.client.pool_len(), 0);
+}
