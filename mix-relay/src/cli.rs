@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use mix_core::{Delay, DelayStrategy};
 use mix_libp2p::SendOptions;
 use serde::Deserialize;
@@ -221,6 +221,10 @@ pub struct TestnetArgs {
     /// Fault injection for tests: every node, as an exit, tampers with the replies it sends.
     #[arg(long, hide = true)]
     pub tamper_replies: bool,
+    /// Relays know only node 0 (the bootstrap) and find each other through Waku rendezvous,
+    /// instead of being given the whole pool.
+    #[arg(long)]
+    pub discovery: bool,
 }
 
 impl TestnetArgs {
@@ -237,6 +241,7 @@ impl TestnetArgs {
             metrics_base_port: None,
             mean_delay_ms: 0,
             tamper_replies: false,
+            discovery: false,
         }
     }
 }
@@ -245,8 +250,18 @@ impl TestnetArgs {
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// The pool file `mix-relay testnet` wrote.
-    #[arg(long)]
-    pub pool_file: PathBuf,
+    #[arg(long, required_unless_present = "bootstrap")]
+    pub pool_file: Option<PathBuf>,
+    /// Instead of a pool file: a relay to start from (repeatable). The sender connects to it
+    /// and finds mix nodes through Waku rendezvous.
+    #[arg(long, conflicts_with = "pool_file")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// With --bootstrap: the Waku cluster whose mix namespace to look up.
+    #[arg(long, default_value_t = 2)]
+    pub cluster_id: u16,
+    /// With --bootstrap: wait until the pool holds this many nodes (at most 30 s).
+    #[arg(long, default_value_t = 4)]
+    pub min_pool: usize,
     /// The pubsub topic, `/waku/2/rs/<cluster>/<shard>`.
     #[arg(long)]
     pub pubsub_topic: String,
@@ -360,6 +375,7 @@ pub async fn start_testnet(
         settings.shards = vec![args.shard];
         settings.delay = delay_strategy(args.mean_delay_ms);
         settings.tamper_replies = args.tamper_replies;
+        settings.discovery = node::DiscoverySettings::fast();
         if let Some(dir) = &args.data_dir {
             let dir = dir.join(format!("node-{i}"));
             settings.replay_file = Some(dir.join("replay-tags.bin"));
@@ -371,10 +387,18 @@ pub async fn start_testnet(
                 .context("port out of range")?;
             settings.metrics_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         }
-        settings.peers = relays
-            .iter()
-            .filter_map(|r| r.info().addrs.first().cloned())
-            .collect();
+        settings.peers = if args.discovery {
+            relays
+                .first()
+                .and_then(|r| r.info().addrs.first().cloned())
+                .into_iter()
+                .collect()
+        } else {
+            relays
+                .iter()
+                .filter_map(|r| r.info().addrs.first().cloned())
+                .collect()
+        };
         let relay = node::start(settings)
             .await
             .with_context(|| format!("starting node {i}"))?;
@@ -390,16 +414,33 @@ pub async fn start_testnet(
         relays.push(relay);
     }
     let infos: Vec<node::NodeInfo> = relays.iter().map(|r| r.info().clone()).collect();
-    for relay in &relays {
-        let pool = infos
-            .iter()
-            .filter(|i| i.peer_id != relay.peer_id())
-            .map(node::NodeInfo::mix_node)
-            .collect::<Result<Vec<_>, _>>()?;
-        relay.add_mix_nodes(pool).await?;
+    if args.discovery {
+        // Every relay finds the others through node 0.
+        let deadline = Duration::from_secs(30);
+        for (i, relay) in relays.iter().enumerate() {
+            let pool = relay.wait_for_pool(args.nodes - 1, deadline).await?;
+            if pool.len() < args.nodes - 1 {
+                eprintln!(
+                    "[testnet] warning: node {i} discovered {} of {} relays in 30 s",
+                    pool.len(),
+                    args.nodes - 1
+                );
+            }
+        }
+        eprintln!("[testnet] every relay discovered the others through node 0");
+    } else {
+        for relay in &relays {
+            let pool = infos
+                .iter()
+                .filter(|i| i.peer_id != relay.peer_id())
+                .map(node::NodeInfo::mix_node)
+                .collect::<Result<Vec<_>, _>>()?;
+            relay.add_mix_nodes(pool).await?;
+        }
     }
     let topic = waku::pubsub_topic(args.cluster_id, args.shard);
-    let want = args.nodes - 1;
+    // With discovery only node 0 is dialed at start; the mesh grows as relays meet.
+    let want = if args.discovery { 1 } else { args.nodes - 1 };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut counts = Vec::with_capacity(relays.len());
@@ -491,34 +532,63 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
         !args.content_topic.is_empty(),
         "--content-topic must not be empty"
     );
-    let pool = PoolFile::read(&args.pool_file)?;
-    let infos = pool.infos()?;
-    anyhow::ensure!(
-        infos.len() >= 3,
-        "the pool has {} nodes; exit == destination needs at least 3",
-        infos.len()
-    );
     let mut settings = Settings::local();
     settings.shards = Vec::new();
+    // A sender only looks up; it neither serves nor advertises itself.
+    settings.discovery = node::DiscoverySettings {
+        serve: None,
+        register: false,
+        lookup: !args.bootstrap.is_empty(),
+        lookup_every: Duration::from_secs(2),
+        ..node::DiscoverySettings::default()
+    };
+    settings.cluster_id = args.cluster_id;
+    settings.peers.clone_from(&args.bootstrap);
     let sender = node::start(settings).await?;
-    sender
-        .add_mix_nodes(
-            infos
-                .iter()
-                .map(node::NodeInfo::mix_node)
-                .collect::<Result<Vec<_>, _>>()?,
-        )
-        .await?;
+    let services: Vec<PeerId> = if let Some(path) = &args.pool_file {
+        let pool = PoolFile::read(path)?;
+        let infos = pool.infos()?;
+        anyhow::ensure!(
+            infos.len() >= 3,
+            "the pool has {} nodes; exit == destination needs at least 3",
+            infos.len()
+        );
+        sender
+            .add_mix_nodes(
+                infos
+                    .iter()
+                    .map(node::NodeInfo::mix_node)
+                    .collect::<Result<Vec<_>, _>>()?,
+            )
+            .await?;
+        infos.iter().map(|i| i.peer_id).collect()
+    } else {
+        let started = std::time::Instant::now();
+        let want = args.min_pool.max(3);
+        eprintln!("discovering mix nodes through {} bootstrap relay(s)…", args.bootstrap.len());
+        let pool = sender.wait_for_pool(want, Duration::from_secs(30)).await?;
+        eprintln!(
+            "pool: {} mix nodes after {:.1} s",
+            pool.len(),
+            started.elapsed().as_secs_f64()
+        );
+        anyhow::ensure!(
+            pool.len() >= 3,
+            "discovered {} mix nodes in 30 s; exit == destination needs at least 3 (is the bootstrap address right, and does it serve /vac/waku/rendezvous/1.0.0?)",
+            pool.len()
+        );
+        pool.iter().map(|n| n.peer_id).collect()
+    };
     let options = SendOptions {
         surbs: args.surbs,
         redundancy: args.redundancy,
         timeout: Duration::from_millis(args.timeout_ms),
     };
     let sender = &sender;
-    let infos = &infos;
+    let services = &services;
     let reports: Vec<SendReport> = futures::stream::iter(0..args.count)
         .map(|index| async move {
-            let service = infos[rand::random_range(0..infos.len())].peer_id;
+            let service = services[rand::random_range(0..services.len())];
             let message = WakuMessage {
                 payload: args.message.as_bytes().to_vec(),
                 content_topic: args.content_topic.clone(),

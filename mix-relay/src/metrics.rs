@@ -158,9 +158,29 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabel {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StatusLabel {
     status: u32,
 }
+
+/// The kinds of [`Metrics::discovery_event`]: as a rendezvous point, registrations accepted,
+/// refused, lookups answered; as a client, own registrations accepted and failed, lookups
+/// failed, records found; and pool nodes removed.
+pub const DISCOVERY_EVENTS: [&str; 9] = [
+    "served_registration",
+    "served_refusal",
+    "served_lookup",
+    "registered",
+    "register_failed",
+    "lookup_failed",
+    "record_found",
+    "record_rejected",
+    "node_removed",
+];
 
 /// The relay's metrics. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
@@ -179,6 +199,8 @@ pub struct Metrics {
     pool_size: Gauge,
     lightpush: Family<StatusLabel, Counter>,
     relay_received: Counter,
+    rendezvous_registrations: Gauge,
+    discovery: Family<EventLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -210,6 +232,8 @@ impl Metrics {
             pool_size: Gauge::default(),
             lightpush: Family::default(),
             relay_received: Counter::default(),
+            rendezvous_registrations: Gauge::default(),
+            discovery: Family::default(),
             registry: Registry::default(),
         };
         let registry = &mut m.registry;
@@ -279,6 +303,19 @@ impl Metrics {
             "Waku relay messages received",
             m.relay_received.clone(),
         );
+        registry.register(
+            "mix_rendezvous_registrations",
+            "Registrations held as a Waku rendezvous point",
+            m.rendezvous_registrations.clone(),
+        );
+        registry.register(
+            "mix_discovery_events",
+            "Discovery events: registrations served and made, lookups, records found, pool removals",
+            m.discovery.clone(),
+        );
+        for event in DISCOVERY_EVENTS {
+            let _ = m.discovery.get_or_create(&EventLabel { event });
+        }
         for reason in DropReason::ALL {
             let _ = m.dropped.get_or_create(&ReasonLabel { reason });
         }
@@ -286,6 +323,21 @@ impl Metrics {
             let _ = m.exit_messages.get_or_create(&KindLabel { kind });
         }
         m
+    }
+
+    /// Registrations held as a rendezvous point.
+    pub fn set_rendezvous_registrations(&self, n: usize) {
+        self.rendezvous_registrations.set(gauge_value(n));
+    }
+
+    /// A discovery event, one of [`DISCOVERY_EVENTS`].
+    pub fn discovery_event(&self, event: &'static str) {
+        self.discovery.get_or_create(&EventLabel { event }).inc();
+    }
+
+    /// How many discovery events of this kind happened.
+    pub fn discovery_count(&self, event: &'static str) -> u64 {
+        self.discovery.get_or_create(&EventLabel { event }).get()
     }
 
     /// A packet arrived.

@@ -2,7 +2,7 @@
 //! tokio task. [`start`] returns a [`RelayHandle`] that tests, the `testnet` command and the
 //! `send` command use.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, re
 use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
 use mix_libp2p::Instant;
 use mix_libp2p::client::ReplyOutcome;
-use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, SendOptions};
+use mix_discovery::{MixRecord, RegistryConfig, Schedule};
+use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, SendOptions};
 use prost::Message as _;
 use rand::rngs::StdRng;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -94,6 +95,76 @@ pub struct Settings {
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
     /// payload after building it (a tampering exit). Never set in production.
     pub tamper_replies: bool,
+    /// Discovery through Waku rendezvous.
+    pub discovery: DiscoverySettings,
+}
+
+/// How a node finds mix nodes and makes itself found (Waku rendezvous, WAKU.md §5.3). The
+/// rendezvous points are the connected peers that speak `/vac/waku/rendezvous/1.0.0`
+/// (identify tells), as in nwaku.
+#[derive(Clone, Debug)]
+pub struct DiscoverySettings {
+    /// Serve as a rendezvous point with these limits.
+    pub serve: Option<RegistryConfig>,
+    /// Register our own signed record (a mix node); a sender only looks up.
+    pub register: bool,
+    /// Look up mix nodes and keep the pool fresh with them.
+    pub lookup: bool,
+    /// How often to register and with what TTL, and how often to look up.
+    pub register_every: Duration,
+    /// The registration TTL.
+    pub ttl: Duration,
+    /// The lookup period once the pool is full.
+    pub lookup_every: Duration,
+    /// How the pool treats failing nodes.
+    pub pool: PoolConfig,
+}
+
+impl Default for DiscoverySettings {
+    /// nwaku's schedule: serve, register every 10 s with a 60 s TTL, look up every 10 s.
+    fn default() -> Self {
+        Self {
+            serve: Some(RegistryConfig::default()),
+            register: true,
+            lookup: true,
+            register_every: Duration::from_secs(10),
+            ttl: Duration::from_secs(60),
+            lookup_every: Duration::from_secs(10),
+            pool: PoolConfig::default(),
+        }
+    }
+}
+
+impl DiscoverySettings {
+    /// A fast schedule for local testnets and tests: register every second with a 4 s TTL,
+    /// look up every second, quarantine failed nodes for 4 s. Stopped nodes leave pools within
+    /// about five seconds.
+    pub fn fast() -> Self {
+        let ttl = Duration::from_secs(4);
+        Self {
+            serve: Some(RegistryConfig {
+                min_ttl: Duration::from_secs(1),
+                default_ttl: ttl,
+                ..RegistryConfig::default()
+            }),
+            register_every: Duration::from_secs(1),
+            ttl,
+            lookup_every: Duration::from_secs(1),
+            pool: PoolConfig {
+                quarantine: ttl,
+                ..PoolConfig::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    fn schedule(&self, now: Instant) -> Schedule {
+        Schedule::new(now, self.register).with_periods(
+            self.register_every,
+            self.ttl,
+            self.lookup_every,
+        )
+    }
 }
 
 impl Settings {
@@ -120,6 +191,7 @@ impl Settings {
             forward_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             tamper_replies: false,
+            discovery: DiscoverySettings::default(),
         }
     }
 }
@@ -134,6 +206,7 @@ struct Behaviour {
     relay: relay::Behaviour,
     relay_client: relay::client::Behaviour,
     stream: libp2p_stream::Behaviour,
+    rendezvous: mix_discovery::Behaviour,
     peer_store: libp2p::peer_store::Behaviour<libp2p::peer_store::memory_store::MemoryStore>,
 }
 
@@ -182,6 +255,7 @@ enum Command {
         reply: oneshot::Sender<Result<Vec<u8>, ClientError>>,
     },
     AddMixNodes(Vec<MixNode>),
+    Pool(oneshot::Sender<Vec<MixNode>>),
     Dial(Multiaddr),
     TopicPeers {
         topic: String,
@@ -290,6 +364,36 @@ impl RelayHandle {
     /// [`LightpushError::Stopped`] if the relay has stopped.
     pub async fn add_mix_nodes(&self, nodes: Vec<MixNode>) -> Result<(), LightpushError> {
         self.command(Command::AddMixNodes(nodes)).await
+    }
+
+    /// The sender pool as it is now: static entries and discovered ones.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn pool(&self) -> Result<Vec<MixNode>, LightpushError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Pool(tx)).await?;
+        rx.await.map_err(|_| LightpushError::Stopped)
+    }
+
+    /// Waits until the sender pool holds at least `n` nodes, or `timeout` passes; returns the
+    /// pool either way.
+    ///
+    /// # Errors
+    /// [`LightpushError::Stopped`] if the relay has stopped.
+    pub async fn wait_for_pool(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<MixNode>, LightpushError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pool = self.pool().await?;
+            if pool.len() >= n || tokio::time::Instant::now() >= deadline {
+                return Ok(pool);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Dials a peer (e.g. to join the Waku relay mesh).
@@ -456,6 +560,7 @@ async fn build_swarm(
     settings: &Settings,
 ) -> anyhow::Result<Swarm<Behaviour>> {
     let mix_config = settings.mix.clone();
+    let discovery = settings.discovery.clone();
     let idle = settings.idle_timeout;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
@@ -488,6 +593,10 @@ async fn build_swarm(
                 relay: relay::Behaviour::new(peer, relay_server_config()),
                 relay_client,
                 stream: libp2p_stream::Behaviour::new(),
+                rendezvous: mix_discovery::Behaviour::new(mix_discovery::Config {
+                    server: discovery.serve,
+                    ..mix_discovery::Config::client()
+                }),
                 peer_store: libp2p::peer_store::Behaviour::new(
                     libp2p::peer_store::memory_store::MemoryStore::new(Default::default()),
                 ),
@@ -618,9 +727,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         "no announced address can be written into a mix packet (IPv4 TCP or QUIC needed)",
     )?;
     let mut client = Client::new(me, keys.mix.clone(), settings.delay);
+    client.set_pool_config(settings.discovery.pool);
+    let mut static_nodes = Vec::new();
     for entry in &settings.mixnodes {
         match MixNode::new(entry.peer_id, vec![entry.addr.clone()], entry.mix_public) {
-            Ok(node) => client.insert_node(node),
+            Ok(node) => {
+                client.insert_node(node.clone());
+                static_nodes.push(node);
+            }
             Err(e) => tracing::warn!(peer = %entry.peer_id, error = %e, "mix node skipped"),
         }
     }
@@ -690,6 +804,25 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
         tamper_replies: settings.tamper_replies,
+        discovery: Discovery {
+            schedule: settings.discovery.schedule(Instant::now()),
+            lookup: settings.discovery.lookup,
+            namespace: mix_discovery::mix_namespace(settings.cluster_id),
+            identity: keys.identity.clone(),
+            record_addrs: info
+                .addrs
+                .iter()
+                .map(without_p2p)
+                .collect(),
+            mix_public,
+            points: HashSet::new(),
+            registering: 0,
+            registered_any: false,
+            lookups: 0,
+            pages: 0,
+            static_nodes,
+            below_minimum: false,
+        },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         rng: rand::make_rng(),
@@ -746,9 +879,55 @@ struct Node {
     forward_timeout: Duration,
     /// [`Settings::tamper_replies`].
     tamper_replies: bool,
+    discovery: Discovery,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
     in_flight: Arc<AtomicUsize>,
     rng: StdRng,
+}
+
+/// Discovery state of a node.
+struct Discovery {
+    schedule: Schedule,
+    lookup: bool,
+    namespace: String,
+    identity: libp2p::identity::Keypair,
+    /// Our addresses as our record carries them (without `/p2p/<id>`, as nwaku).
+    record_addrs: Vec<Multiaddr>,
+    mix_public: NodePublicKey,
+    /// Connected peers that serve rendezvous.
+    points: HashSet<PeerId>,
+    /// Registrations of the current round not answered yet.
+    registering: usize,
+    /// Whether one registration of the current round was accepted.
+    registered_any: bool,
+    /// Lookups of the current round not answered yet.
+    lookups: usize,
+    /// Follow-up pages asked for in the current round.
+    pages: usize,
+    /// `--mixnode` entries, put back after a quarantine.
+    static_nodes: Vec<MixNode>,
+    /// Whether we last warned that the pool is too small.
+    below_minimum: bool,
+}
+
+/// How many registrations one lookup page asks for.
+const DISCOVER_PAGE: u64 = 100;
+/// At most this many follow-up pages per rendezvous point per round (10,000 records).
+const MAX_PAGES: usize = 100;
+
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    let mut addr = addr.clone();
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
+}
+
+/// Unix seconds (a record's sequence number, as nwaku).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Counts a task in `Node::in_flight` while it lives.
@@ -777,6 +956,7 @@ impl Node {
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         let mut flush = tokio::time::interval(Duration::from_secs(1));
+        let mut discovery_tick = tokio::time::interval(Duration::from_millis(250));
         let (lp_tx, mut lp_rx) = mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(256);
         loop {
             while let Some(packet) = self.local.pop_front() {
@@ -814,6 +994,7 @@ impl Node {
                 }
                 _ = tick.tick() => self.expire_requests(),
                 _ = flush.tick() => self.flush_replay(),
+                _ = discovery_tick.tick() => self.on_discovery_tick(),
                 _ = &mut shutdown => break,
             }
         }
@@ -878,6 +1059,9 @@ impl Node {
                 }
                 self.metrics.set_pool_size(self.client.nodes().count());
             }
+            Command::Pool(reply) => {
+                let _ = reply.send(self.client.nodes().cloned().collect());
+            }
             Command::Dial(addr) => {
                 if let Err(error) = self.swarm.dial(addr.clone()) {
                     tracing::debug!(%addr, %error, "dial failed");
@@ -906,6 +1090,9 @@ impl Node {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(event)) => {
+                self.on_rendezvous_event(event);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
                 message_id,
@@ -933,6 +1120,16 @@ impl Node {
                 info,
                 ..
             })) => {
+                if info
+                    .protocols
+                    .iter()
+                    .any(|p| p.as_ref() == mix_discovery::PROTOCOL_NAME)
+                    && self.discovery.points.insert(peer_id)
+                {
+                    tracing::debug!(peer = %peer_id, "rendezvous point connected");
+                    // A new rendezvous point: register and look up there now.
+                    self.discovery.schedule.hurry(Instant::now());
+                }
                 // Remember where peers listen, so forward-mode exits and streams can dial them.
                 for addr in info.listen_addrs {
                     self.swarm.add_peer_address(peer_id, addr);
@@ -949,11 +1146,204 @@ impl Node {
                 ..
             } => {
                 tracing::debug!(peer = %peer_id, ?cause, num_established, "connection closed");
+                if num_established == 0 {
+                    self.discovery.points.remove(&peer_id);
+                }
                 self.metrics
                     .set_connected_peers(self.swarm.connected_peers().count());
             }
             _ => {}
         }
+    }
+
+    fn on_discovery_tick(&mut self) {
+        let now = Instant::now();
+        self.client.expire_nodes(now);
+        for node in &self.discovery.static_nodes {
+            self.client.restore_node(node.clone(), now);
+        }
+        self.note_pool_changes();
+        if let Some(registry) = self.swarm.behaviour().rendezvous.registry() {
+            self.metrics.set_rendezvous_registrations(registry.len());
+        }
+        if self.discovery.schedule.register_due(now) {
+            self.register_round(now);
+        }
+        if self.discovery.lookup && self.discovery.schedule.discover_due(now) {
+            self.lookup_round(now);
+        }
+    }
+
+    /// Signs a fresh record and registers it at every rendezvous point (and at ourselves if
+    /// we serve).
+    fn register_round(&mut self, now: Instant) {
+        let d = &mut self.discovery;
+        let record = MixRecord {
+            peer_id: self.peer_id,
+            seq: unix_seconds(),
+            addrs: d.record_addrs.clone(),
+            mix_key: d.mix_public,
+        };
+        let envelope = match record.sign(&d.identity) {
+            Ok(e) => e,
+            Err(error) => {
+                tracing::error!(%error, "cannot sign our peer record");
+                d.schedule.registered(now, false);
+                return;
+            }
+        };
+        let ttl = d.schedule.ttl;
+        let namespace = d.namespace.clone();
+        let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
+        let local = rendezvous.registry().is_some();
+        if let Err(refusal) =
+            rendezvous.register_locally(self.peer_id, &namespace, envelope.clone(), ttl)
+        {
+            tracing::warn!(?refusal, "our own registry refused our record");
+        }
+        d.registering = 0;
+        d.registered_any = false;
+        for point in &d.points {
+            rendezvous.register(*point, &namespace, envelope.clone(), ttl);
+            d.registering += 1;
+        }
+        if d.registering == 0 {
+            // Nobody to register with yet: try again later (a point connecting makes it due).
+            d.schedule.registered(now, local);
+        } else {
+            d.schedule.registering(now);
+        }
+    }
+
+    fn lookup_round(&mut self, now: Instant) {
+        let d = &mut self.discovery;
+        let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
+        d.lookups = 0;
+        d.pages = 0;
+        for point in &d.points {
+            rendezvous.discover(*point, &d.namespace, DISCOVER_PAGE, None);
+            d.lookups += 1;
+        }
+        if d.lookups == 0 {
+            d.schedule.discovered(now, self.client.pool_len());
+        } else {
+            d.schedule.discovering(now);
+        }
+    }
+
+    fn on_rendezvous_event(&mut self, event: mix_discovery::Event) {
+        let now = Instant::now();
+        match event {
+            mix_discovery::Event::Registered { peer, ttl, .. } => {
+                tracing::debug!(%peer, ?ttl, "registered at the rendezvous point");
+                self.metrics.discovery_event("registered");
+                self.discovery.registered_any = true;
+                self.register_answered(now);
+            }
+            mix_discovery::Event::RegisterFailed { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "registration failed");
+                self.metrics.discovery_event("register_failed");
+                self.register_answered(now);
+            }
+            mix_discovery::Event::Discovered {
+                peer,
+                records,
+                rejected,
+                cookie,
+                full,
+                ..
+            } => {
+                for _ in 0..rejected {
+                    self.metrics.discovery_event("record_rejected");
+                }
+                let mut new = 0;
+                for (record, ttl) in records {
+                    self.metrics.discovery_event("record_found");
+                    match record.mix_node() {
+                        Ok(node) => {
+                            let keep = self.discovery.schedule.keep_for(ttl);
+                            if self.client.insert_node_until(node, now, now + keep) {
+                                new += 1;
+                                tracing::debug!(peer = %record.peer_id, "mix node discovered");
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(peer = %record.peer_id, %error, "discovered node has no usable address");
+                        }
+                    }
+                }
+                if new > 0 {
+                    tracing::info!(new, pool = self.client.pool_len(), from = %peer, "mix nodes discovered");
+                }
+                self.metrics.set_pool_size(self.client.pool_len());
+                if full && self.discovery.pages < MAX_PAGES * self.discovery.points.len() {
+                    self.discovery.pages += 1;
+                    let namespace = self.discovery.namespace.clone();
+                    self.swarm.behaviour_mut().rendezvous.discover(
+                        peer,
+                        &namespace,
+                        DISCOVER_PAGE,
+                        cookie,
+                    );
+                } else {
+                    self.lookup_answered(now);
+                }
+            }
+            mix_discovery::Event::DiscoverFailed { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "lookup failed");
+                self.metrics.discovery_event("lookup_failed");
+                self.lookup_answered(now);
+            }
+            mix_discovery::Event::Served { what, .. } => match what {
+                mix_discovery::Served::Registered { .. } => {
+                    self.metrics.discovery_event("served_registration");
+                }
+                mix_discovery::Served::Discovered { .. } => {
+                    self.metrics.discovery_event("served_lookup");
+                }
+                mix_discovery::Served::Refused(_) | mix_discovery::Served::Malformed => {
+                    self.metrics.discovery_event("served_refusal");
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn register_answered(&mut self, now: Instant) {
+        let d = &mut self.discovery;
+        d.registering = d.registering.saturating_sub(1);
+        if d.registering == 0 {
+            d.schedule.registered(now, d.registered_any);
+        }
+    }
+
+    fn lookup_answered(&mut self, now: Instant) {
+        let d = &mut self.discovery;
+        d.lookups = d.lookups.saturating_sub(1);
+        if d.lookups == 0 {
+            d.schedule.discovered(now, self.client.pool_len());
+        }
+    }
+
+    /// Logs and counts the nodes that left the pool, and warns when it is below nwaku's
+    /// minimum.
+    fn note_pool_changes(&mut self) {
+        for (peer, why) in self.client.take_removed() {
+            tracing::info!(%peer, ?why, "mix node left the pool");
+            self.metrics.discovery_event("node_removed");
+        }
+        let n = self.client.pool_len();
+        self.metrics.set_pool_size(n);
+        let below = n < mix_libp2p::MIN_POOL_SIZE;
+        if below && !self.discovery.below_minimum && (self.discovery.lookup || n > 0) {
+            tracing::warn!(
+                pool = n,
+                minimum = mix_libp2p::MIN_POOL_SIZE,
+                "the mix pool is smaller than the minimum: paths are easy to guess"
+            );
+        }
+        self.discovery.below_minimum = below;
     }
 
     fn on_mix_event(&mut self, event: mix_libp2p::Event) {
@@ -974,6 +1364,11 @@ impl Node {
                 reason,
             } => {
                 tracing::debug!(%peer, frames, %reason, "mix send failed");
+                if reason == mix_libp2p::SendFailure::Dial
+                    && self.client.node_failed(&peer, Instant::now())
+                {
+                    self.note_pool_changes();
+                }
                 for _ in 0..frames {
                     self.metrics
                         .dropped(if reason == mix_libp2p::SendFailure::QueueFull {

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+
+mod behaviour;
+#[cfg(feature = "enr")]
+pub mod enr;
+pub mod proto;
+mod record;
+mod registry;
+mod schedule;
+
+pub use behaviour::{
+    Behaviour, Codec, Config, Error, Event, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL_NAME,
+    Served, mix_namespace,
+};
+pub use record::{DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer};
+pub use registry::{MAX_NAMESPACE_LEN, Page, Refusal, Registry, RegistryConfig};
+pub use schedule::{Backoff, Schedule};
