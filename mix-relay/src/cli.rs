@@ -33,8 +33,11 @@ pub enum Command {
     Run(RunArgs),
     /// Run N relays on 127.0.0.1 and write a pool file once they are ready.
     Testnet(TestnetArgs),
-    /// Send lightpush requests through a mixnet described by a pool file.
+    /// Send lightpush requests through a mixnet described by a pool file or found from a
+    /// bootstrap relay.
     Send(SendArgs),
+    /// Print this relay's Waku ENR (the same flags as `run`; the keys come from --data-dir).
+    Enr(RunArgs),
 }
 
 /// `mix-relay run`. Every flag can also be set in the `--config` TOML file, under the same
@@ -333,11 +336,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let mut interrupts = Interrupts::new()?;
     let relay = node::start(settings).await?;
-    let entry = PoolNode::from_info(relay.info());
+    let entry = PoolNode::from_relay(&relay);
     tracing::info!(mixnode = %entry.mixnode, "ready; pool entry for senders and nwaku's --mixnode");
     interrupts.wait().await;
     tracing::info!("shutting down");
     relay.shutdown().await;
+    Ok(())
+}
+
+/// `mix-relay enr`: prints the ENR `run` would advertise with the same flags, without
+/// starting (the keys are loaded from, or created in, the data directory).
+///
+/// # Errors
+/// If the keys cannot be loaded or the record does not fit in 300 bytes.
+pub fn enr(args: RunArgs) -> anyhow::Result<()> {
+    use libp2p::multiaddr::Protocol;
+    let settings = args.settings()?;
+    let KeySource::Dir { dir, mixkey } = &settings.keys else {
+        anyhow::bail!("no data directory");
+    };
+    let (keys, _) = keys::load_or_create(dir, mixkey.as_deref())
+        .with_context(|| format!("loading the keys in {}", dir.display()))?;
+    let addrs: Vec<Multiaddr> = if settings.announce.is_empty() {
+        let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
+        let mut addrs = vec![ip.clone().with(Protocol::Tcp(settings.tcp_port))];
+        if let Some(port) = settings.ws_port {
+            addrs.push(ip.clone().with(Protocol::Tcp(port)).with(Protocol::Ws("/".into())));
+        }
+        if let Some(port) = settings.quic_port {
+            addrs.push(ip.with(Protocol::Udp(port)).with(Protocol::QuicV1));
+        }
+        addrs
+    } else {
+        settings.announce.clone()
+    };
+    let record = node::waku_enr(&keys, &addrs, settings.cluster_id, &settings.shards)?;
+    println!("{record}");
     Ok(())
 }
 
@@ -461,7 +495,7 @@ pub async fn start_testnet(
     let pool = PoolFile {
         cluster_id: args.cluster_id,
         shards: vec![args.shard],
-        nodes: infos.iter().map(PoolNode::from_info).collect(),
+        nodes: relays.iter().map(PoolNode::from_relay).collect(),
     };
     Ok((relays, pool))
 }

@@ -272,6 +272,9 @@ pub fn parse_mixnode(s: &str) -> Result<MixNodeEntry, KeyError> {
         entry: s.to_owned(),
         reason,
     };
+    if s.starts_with("enr:") {
+        return parse_enr_mixnode(s).map_err(|e| invalid(e.to_string()));
+    }
     let (addr, key) = s
         .rsplit_once(':')
         .ok_or_else(|| invalid("expected <multiaddr>:<64-hex mix public key>".into()))?;
@@ -296,6 +299,26 @@ pub fn parse_mixnode(s: &str) -> Result<MixNodeEntry, KeyError> {
         peer_id,
         addr,
         mix_public,
+    })
+}
+
+/// A pool entry from a Waku ENR that advertises mix (`waku2` bit 5) and carries a `mix-key`
+/// (nwaku's records of September–October 2025). The entry's address is the record's TCP one.
+///
+/// # Errors
+/// Why the record is not a usable mix node.
+pub fn parse_enr_mixnode(s: &str) -> Result<MixNodeEntry, mix_discovery::enr::EnrError> {
+    let record = mix_discovery::enr::WakuEnr::decode(s)?;
+    let node = record.mix_node()?;
+    let addr = node
+        .addresses
+        .first()
+        .cloned()
+        .ok_or_else(|| mix_discovery::enr::EnrError::Address("no address".into()))?;
+    Ok(MixNodeEntry {
+        peer_id: node.peer_id,
+        addr,
+        mix_public: node.public_key,
     })
 }
 

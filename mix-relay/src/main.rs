@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Send(_) => "warn",
+        Command::Send(_) | Command::Enr(_) => "warn",
         _ => "info,libp2p_swarm=warn,libp2p_gossipsub=warn",
     };
     tracing_subscriber::fmt()
@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
         Command::Run(args) => mix_relay::cli::run(args).await,
         Command::Testnet(args) => mix_relay::cli::testnet(args).await,
         Command::Send(args) => mix_relay::cli::send(args).await,
+        Command::Enr(args) => mix_relay::cli::enr(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -305,6 +305,7 @@ impl ExitRequest {
 /// A running relay. Dropping it does not stop the relay; call [`RelayHandle::shutdown`].
 pub struct RelayHandle {
     info: NodeInfo,
+    enr: Option<String>,
     listen: Vec<Multiaddr>,
     metrics: Arc<Metrics>,
     metrics_addr: Option<SocketAddr>,
@@ -319,6 +320,12 @@ impl RelayHandle {
     /// Who and where this relay is.
     pub fn info(&self) -> &NodeInfo {
         &self.info
+    }
+
+    /// Its Waku ENR (`waku2` with the mix bit, `rs`, `multiaddrs`, `mix-key`), if its
+    /// addresses fit in one.
+    pub fn enr(&self) -> Option<&str> {
+        self.enr.as_deref()
     }
 
     /// The peer id.
@@ -786,6 +793,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         mix_public,
     };
     tracing::info!(%peer_id, mix_public = %hex::encode(mix_public.as_bytes()), addrs = ?info.addrs, "relay listening");
+    let enr = match waku_enr(&keys, &info.addrs, settings.cluster_id, &settings.shards) {
+        Ok(enr) => {
+            tracing::info!(%enr, "ENR");
+            Some(enr)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no ENR for these addresses");
+            None
+        }
+    };
     let node = Node {
         swarm,
         processor: Processor::new(keys.mix.clone(), replay, settings.delay),
@@ -840,6 +857,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     });
     Ok(RelayHandle {
         info,
+        enr,
         listen,
         metrics,
         metrics_addr: metrics_bound,
@@ -921,6 +939,52 @@ fn without_p2p(addr: &Multiaddr) -> Multiaddr {
         addr.pop();
     }
     addr
+}
+
+/// The Waku ENR of a node with `keys` at `addrs`: `ip`/`tcp` from the first IPv4 TCP address,
+/// the other addresses in `multiaddrs`, `waku2` = mix (+ relay and lightpush when it serves
+/// shards), `rs` and the `mix-key` field older nwaku nodes read.
+///
+/// # Errors
+/// If the record does not fit in 300 bytes, or the identity is not secp256k1.
+pub fn waku_enr(
+    keys: &NodeKeys,
+    addrs: &[Multiaddr],
+    cluster: u16,
+    shards: &[u16],
+) -> Result<String, mix_discovery::enr::EnrError> {
+    use mix_discovery::enr::{WAKU2_LIGHTPUSH, WAKU2_MIX, WAKU2_RELAY, WakuEnr};
+    let mut ip4 = None;
+    let mut tcp = None;
+    let mut others = Vec::new();
+    for addr in addrs {
+        let plain = without_p2p(addr);
+        let parts: Vec<Protocol<'_>> = plain.iter().collect();
+        match parts.as_slice() {
+            [Protocol::Ip4(ip), Protocol::Tcp(port)] if tcp.is_none() => {
+                ip4 = Some(*ip);
+                tcp = Some(*port);
+            }
+            _ => others.push(plain.clone()),
+        }
+    }
+    let waku2 = if shards.is_empty() {
+        WAKU2_MIX
+    } else {
+        WAKU2_MIX | WAKU2_RELAY | WAKU2_LIGHTPUSH
+    };
+    WakuEnr {
+        peer_id: keys.peer_id(),
+        seq: unix_seconds(),
+        ip4,
+        tcp,
+        udp: None,
+        multiaddrs: others,
+        waku2: Some(waku2),
+        shards: (!shards.is_empty()).then(|| (cluster, shards.to_vec())),
+        mix_key: Some(keys.mix_public()),
+    }
+    .encode(&keys.identity)
 }
 
 /// Unix seconds (a record's sequence number, as nwaku).

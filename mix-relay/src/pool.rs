@@ -32,10 +32,21 @@ pub struct PoolNode {
     pub mix_public_key: String,
     /// The same entry as nwaku's `--mixnode=<multiaddr>:<key>` takes it.
     pub mixnode: String,
+    /// The node's Waku ENR (also accepted by `--mixnode`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enr: Option<String>,
 }
 
 impl PoolNode {
-    /// The entry for a running node.
+    /// The entry for a running node, with its ENR.
+    pub fn from_relay(relay: &crate::RelayHandle) -> Self {
+        Self {
+            enr: relay.enr().map(str::to_owned),
+            ..Self::from_info(relay.info())
+        }
+    }
+
+    /// The entry for a node known by its info.
     pub fn from_info(info: &NodeInfo) -> Self {
         let key = hex::encode(info.mix_public.as_bytes());
         let first = info
@@ -48,6 +59,7 @@ impl PoolNode {
             multiaddrs: info.addrs.iter().map(ToString::to_string).collect(),
             mix_public_key: key.clone(),
             mixnode: format!("{first}:{key}"),
+            enr: None,
         }
     }
 

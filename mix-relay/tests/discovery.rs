@@ -146,3 +146,45 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
         relay.shutdown().await;
     }
 }
+
+/// Every relay publishes a Waku ENR (mix bit, `mix-key`, its TCP and WebSocket addresses), and
+/// a sender whose pool comes only from those `enr:` strings (as `--mixnode` takes them) gets
+/// its lightpush through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_publish_enrs_that_work_as_pool_entries() {
+    logs();
+    let (relays, pool_file) = start_testnet(&TestnetArgs::local(5)).await.unwrap();
+    let mut entries = Vec::new();
+    for (relay, listed) in relays.iter().zip(&pool_file.nodes) {
+        let text = relay.enr().expect("a loopback relay's ENR fits in 300 bytes");
+        assert_eq!(listed.enr.as_deref(), Some(text), "the pool file carries it");
+        let record = mix_discovery::enr::WakuEnr::decode(text).unwrap();
+        assert_eq!(record.peer_id, relay.peer_id());
+        assert_eq!(record.mix_key, Some(relay.info().mix_public));
+        // Relay (bit 0), lightpush (bit 3), mix (bit 5); no filter or store.
+        assert_eq!(record.waku2, Some(0x29));
+        assert_eq!(record.shards, Some((2, vec![0])));
+        assert!(
+            record.multiaddrs.iter().any(|a| a.to_string().ends_with("/ws")),
+            "the WebSocket address is in multiaddrs: {:?}",
+            record.multiaddrs
+        );
+        let entry = mix_relay::keys::parse_mixnode(text).unwrap();
+        assert_eq!(entry.addr, relay.info().addrs[0]);
+        entries.push(entry);
+    }
+    let mut settings = Settings::local();
+    settings.shards = Vec::new();
+    settings.mixnodes = entries;
+    let client = start(settings).await.unwrap();
+    assert_eq!(client.pool().await.unwrap().len(), 5);
+    let services: Vec<PeerId> = relays.iter().map(RelayHandle::peer_id).collect();
+    assert_eq!(send_some(&client, &services, 5).await, 5);
+    // Bad ENRs are refused with the reason.
+    let err = mix_relay::keys::parse_mixnode("enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8").unwrap_err();
+    assert!(err.to_string().contains("waku2 bit 5"), "{err}");
+    client.shutdown().await;
+    for relay in relays {
+        relay.shutdown().await;
+    }
+}
