@@ -84,7 +84,7 @@ step "wasm32 tests (wasm-bindgen-test-runner on Node.js)"
 cargo test -p mix-core --target wasm32-unknown-unknown --locked
 
 if [ "$fuzz" = yes ]; then
-  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request lightpush_reply mixnode_entry pool_file; do
+  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request lightpush_reply mixnode_entry pool_file rendezvous; do
     step "fuzz smoke: $t for ${FUZZ_SECONDS}s"
     log="target/fuzz-smoke-$t.log"
     mkdir -p target
