@@ -30,8 +30,8 @@ use crate::registry::{Refusal, Registry, RegistryConfig};
 
 /// The Waku rendezvous protocol id (nwaku's `WakuRendezVousCodec`).
 pub const PROTOCOL_NAME: &str = "/vac/waku/rendezvous/1.0.0";
-/// The longest request a rendezvous point reads (a registration is well under 2 KiB).
-pub const MAX_REQUEST_LEN: usize = 64 * 1024;
+/// The longest request a rendezvous point reads (nim-libp2p's `readLp(4096)`).
+pub const MAX_REQUEST_LEN: usize = 4096;
 /// The longest answer a client reads (nim-libp2p's `MaximumMessageLen`, 4 MiB).
 pub const MAX_RESPONSE_LEN: usize = 4 << 20;
 
@@ -310,6 +310,25 @@ impl Behaviour {
                 Instant::now(),
             )
             .map(|_| ())
+    }
+
+    /// The mix records in our own registry (a rendezvous point is its own first source), with
+    /// their remaining TTLs; empty if we do not serve.
+    pub fn discover_locally(&mut self, namespace: &str) -> Vec<(MixRecord, Duration)> {
+        let Some(registry) = self.registry.as_mut() else {
+            return Vec::new();
+        };
+        let Ok(page) = registry.discover(Some(namespace), Some(u64::MAX), None, Instant::now())
+        else {
+            return Vec::new();
+        };
+        page.registrations
+            .iter()
+            .filter_map(|r| {
+                let record = MixRecord::open(r.signed_peer_record.as_deref()?).ok()?;
+                Some((record, Duration::from_secs(r.ttl.unwrap_or(0))))
+            })
+            .collect()
     }
 
     /// Tells the behaviour where `peer` can be dialed.

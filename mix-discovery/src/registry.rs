@@ -230,7 +230,7 @@ impl Registry {
     /// `cookie` left off.
     ///
     /// # Errors
-    /// A bad namespace, or a cookie this registry did not issue for the namespace.
+    /// A bad namespace, or a cookie that does not decode.
     pub fn discover(
         &mut self,
         namespace: Option<&str>,
@@ -241,6 +241,8 @@ impl Registry {
         if let Some(ns) = namespace {
             check_namespace(ns)?;
         }
+        // As nim-libp2p: an undecodable cookie is an error; one for another namespace or past
+        // the end starts over.
         let start = match cookie {
             None => 0,
             Some(bytes) => {
@@ -248,12 +250,10 @@ impl Registry {
                     Refusal::new(ResponseStatus::EInvalidCookie, "invalid cookie")
                 })?;
                 if cookie.ns.as_deref() != namespace || cookie.offset > self.next {
-                    return Err(Refusal::new(
-                        ResponseStatus::EInvalidCookie,
-                        "invalid cookie",
-                    ));
+                    0
+                } else {
+                    cookie.offset
                 }
-                cookie.offset
             }
         };
         self.expire(now);

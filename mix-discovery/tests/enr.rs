@@ -175,3 +175,71 @@ fn records_over_300_bytes_are_refused() {
     };
     assert!(matches!(record.encode(&identity), Err(EnrError::Invalid(_))));
 }
+
+/// nwaku's mix proof-of-concept node (waku-org/nwaku `simulations/mixnet/README.md`, the log
+/// line of the node started from `simulations/mixnet/config.toml`): `waku2 = 0x2d`, a
+/// `mix-key`, cluster 2 shard 0, TCP 60001, UDP 9001, an empty `multiaddrs`.
+const NWAKU_MIX_ENR: &str = "enr:-NC4QKYtas8STkenlqBTJ3a1TTLzJA2DsGGbFlnxem9aSM2IXm-CSVZULdk2467bAyFnepnt8KP_QlfDzdaMXd_zqtwBgmlkgnY0gmlwhH8AAAGHbWl4LWtleaCdCc5iT3bo9gYmXtucyit96bQXcqbXhL3a-S_6j7p9LIptdWx0aWFkZHJzgIJyc4UAAgEAAIlzZWNwMjU2azGhA6RFtVJVBh0SYOoP8xrgnXSlpiFARmQkF9d8Rn4fSeiog3RjcILqYYN1ZHCCIymFd2FrdTIt";
+
+#[test]
+fn nwakus_mix_poc_enr_becomes_a_pool_entry_with_its_configured_keys() {
+    let record = WakuEnr::decode(NWAKU_MIX_ENR).unwrap();
+    assert_eq!(record.waku2, Some(0x2d));
+    assert_eq!((record.ip4, record.tcp, record.udp), (Some(Ipv4Addr::LOCALHOST), Some(60001), Some(9001)));
+    assert_eq!(record.shards, Some((2, vec![0])));
+    assert!(record.multiaddrs.is_empty());
+    assert_eq!(record.seq, 1);
+    // The node's keys from `simulations/mixnet/config.toml`: the nodekey gives the peer id,
+    // X25519 of the mixkey gives the mix-key field.
+    let mut nodekey = hex::decode("f98e3fba96c32e8d1967d460f1b79457380e1a895f7971cecc8528abe733781a").unwrap();
+    let secret = secp256k1::SecretKey::try_from_bytes(&mut nodekey).unwrap();
+    let peer = Keypair::from(secp256k1::Keypair::from(secret)).public().to_peer_id();
+    assert_eq!(peer.to_string(), "16Uiu2HAmPiEs2ozjjJF2iN2Pe2FYeMC9w4caRHKYdLdAfjgbWM6o");
+    assert_eq!(record.peer_id, peer);
+    let mixkey: [u8; 32] = hex::decode("a87db88246ec0eedda347b9b643864bee3d6933eb15ba41e6d58cb678d813258")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let public = mix_core::NodeSecretKey::from_bytes(mixkey).public_key();
+    assert_eq!(
+        hex::encode(public.as_bytes()),
+        "9d09ce624f76e8f606265edb9cca2b7de9b41772a6d784bddaf92ffa8fba7d2c"
+    );
+    let node = record.mix_node().unwrap();
+    assert_eq!(node.public_key, public);
+    assert_eq!(
+        node.addresses[0].to_string(),
+        format!("/ip4/127.0.0.1/tcp/60001/p2p/{peer}")
+    );
+}
+
+/// nwaku's `tests/test_waku_enr.nim` ("decode record with multiaddrs field"): two `/dns4`
+/// multiaddrs, `rs` for cluster 16 with five shards, `waku2 = 03`.
+#[test]
+fn nwakus_multiaddrs_test_record_decodes_as_its_test_expects() {
+    let text = "enr:-QEMuEAs8JmmyUI3b9v_ADqYtELHUYAsAMS21lA2BMtrzF86tVmyy9cCrhmzfHGHx_g3nybn7jIRybzXTGNj3C2KzrriAYJpZIJ2NIJpcISf3_Jeim11bHRpYWRkcnO4XAArNiZzdG9yZS0wMS5kby1hbXMzLnN0YXR1cy5wcm9kLnN0YXR1cy5pbQZ2XwAtNiZzdG9yZS0wMS5kby1hbXMzLnN0YXR1cy5wcm9kLnN0YXR1cy5pbQYBu94DgnJzjQAQBQABACAAQACAAQCJc2VjcDI1NmsxoQLfoaQH3oSYW59yxEBfeAZbltmUnC4BzYkHqer2VQMTyoN0Y3CCdl-DdWRwgiMohXdha3UyAw";
+    let record = WakuEnr::decode(text).unwrap();
+    let addrs: Vec<String> = record.multiaddrs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        addrs,
+        [
+            "/dns4/store-01.do-ams3.status.prod.status.im/tcp/30303",
+            "/dns4/store-01.do-ams3.status.prod.status.im/tcp/443/wss"
+        ]
+    );
+    assert_eq!(record.shards, Some((16, vec![1, 32, 64, 128, 256])));
+    assert_eq!(record.waku2, Some(WAKU2_RELAY | 0b10));
+    assert_eq!((record.ip4, record.tcp, record.udp), (Some(Ipv4Addr::new(159, 223, 242, 94)), Some(30303), Some(9000)));
+    assert_eq!(record.mix_node(), Err(EnrError::NotMix));
+}
+
+/// js-waku's `packages/enr/src/enr.spec.ts` ("Waku2 key: decode"): `waku2 = 07`, sequence 0
+/// (an empty RLP string).
+#[test]
+fn js_wakus_waku2_record_decodes() {
+    let text = "enr:-Iu4QADPfXNCM6iYyte0pIdbMirIw_AsKR7J1DeJBysXDWz4DZvyjgIwpMt-sXTVUzLJdE9FaStVy2ZKtHUVQAH61-KAgmlkgnY0gmlwhMCosvuJc2VjcDI1NmsxoQI0OCNtPJtBayNgvFvKp-0YyCozcvE1rqm_V1W51nHVv4N0Y3CC6mCFd2FrdTIH";
+    let record = WakuEnr::decode(text).unwrap();
+    assert_eq!(record.waku2, Some(0x07));
+    assert_eq!(record.seq, 0);
+    assert_eq!((record.ip4, record.tcp), (Some(Ipv4Addr::new(192, 168, 178, 251)), Some(60000)));
+}

@@ -252,9 +252,11 @@ fn discovery_pages_with_cookies_and_limits() {
         cookie = Some(page.cookie);
     }
     assert_eq!(seen.len(), 25, "pages of 12, 12, 1, then nothing new");
-    // A cookie names its namespace.
-    let wrong = registry.discover(Some("rs/3/mix"), Some(12), cookie.as_deref(), t0);
-    assert_eq!(wrong.unwrap_err().status, ResponseStatus::EInvalidCookie);
+    // A cookie for another namespace starts over (nim-libp2p), an undecodable one is refused.
+    let other = registry.discover(Some("rs/3/mix"), Some(12), cookie.as_deref(), t0);
+    assert!(other.unwrap().registrations.is_empty());
+    let restart = registry.discover(None, Some(30), cookie.as_deref(), t0).unwrap();
+    assert_eq!(restart.registrations.len(), 25, "a cookie of rs/2/mix used for all starts over");
     let junk = registry.discover(Some("rs/2/mix"), None, Some(b"\xff\xff"), t0);
     assert_eq!(junk.unwrap_err().status, ResponseStatus::EInvalidCookie);
     // A limit of zero still returns one; an absent one is the maximum.

@@ -22,6 +22,7 @@ use mix_discovery::{MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, SendOptions};
 use prost::Message as _;
 use rand::rngs::StdRng;
+use rand::seq::IteratorRandom as _;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::time::DelayQueue;
 
@@ -928,6 +929,11 @@ struct Discovery {
     below_minimum: bool,
 }
 
+/// A round registers at this many rendezvous points at most, chosen at random among the
+/// connected ones (nwaku registers at one; more keep small networks complete).
+const REGISTER_AT: usize = 16;
+/// A round looks up at this many rendezvous points at most, chosen at random.
+const LOOKUP_AT: usize = 4;
 /// How many registrations one lookup page asks for.
 const DISCOVER_PAGE: u64 = 100;
 /// At most this many follow-up pages per rendezvous point per round (10,000 records).
@@ -1267,8 +1273,9 @@ impl Node {
         }
         d.registering = 0;
         d.registered_any = false;
-        for point in &d.points {
-            rendezvous.register(*point, &namespace, envelope.clone(), ttl);
+        let points = d.points.iter().copied().sample(&mut self.rng, REGISTER_AT);
+        for point in points {
+            rendezvous.register(point, &namespace, envelope.clone(), ttl);
             d.registering += 1;
         }
         if d.registering == 0 {
@@ -1280,12 +1287,21 @@ impl Node {
     }
 
     fn lookup_round(&mut self, now: Instant) {
+        // Our own registry first, when we serve.
+        let namespace = self.discovery.namespace.clone();
+        let local = self
+            .swarm
+            .behaviour_mut()
+            .rendezvous
+            .discover_locally(&namespace);
+        self.add_records(local, now);
         let d = &mut self.discovery;
         let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
         d.lookups = 0;
         d.pages = 0;
-        for point in &d.points {
-            rendezvous.discover(*point, &d.namespace, DISCOVER_PAGE, None);
+        let points = d.points.iter().copied().sample(&mut self.rng, LOOKUP_AT);
+        for point in points {
+            rendezvous.discover(point, &d.namespace, DISCOVER_PAGE, None);
             d.lookups += 1;
         }
         if d.lookups == 0 {
@@ -1320,27 +1336,11 @@ impl Node {
                 for _ in 0..rejected {
                     self.metrics.discovery_event("record_rejected");
                 }
-                let mut new = 0;
-                for (record, ttl) in records {
+                for _ in 0..records.len() {
                     self.metrics.discovery_event("record_found");
-                    match record.mix_node() {
-                        Ok(node) => {
-                            let keep = self.discovery.schedule.keep_for(ttl);
-                            if self.client.insert_node_until(node, now, now + keep) {
-                                new += 1;
-                                tracing::debug!(peer = %record.peer_id, "mix node discovered");
-                            }
-                        }
-                        Err(error) => {
-                            tracing::debug!(peer = %record.peer_id, %error, "discovered node has no usable address");
-                        }
-                    }
                 }
-                if new > 0 {
-                    tracing::info!(new, pool = self.client.pool_len(), from = %peer, "mix nodes discovered");
-                }
-                self.metrics.set_pool_size(self.client.pool_len());
-                if full && self.discovery.pages < MAX_PAGES * self.discovery.points.len() {
+                self.add_records(records, now);
+                if full && self.discovery.pages < MAX_PAGES * LOOKUP_AT {
                     self.discovery.pages += 1;
                     let namespace = self.discovery.namespace.clone();
                     self.swarm.behaviour_mut().rendezvous.discover(
@@ -1372,6 +1372,29 @@ impl Node {
             },
             _ => {}
         }
+    }
+
+    /// Puts discovered records into the pool, each kept for its TTL (at least two lookups).
+    fn add_records(&mut self, records: Vec<(MixRecord, Duration)>, now: Instant) {
+        let mut new = 0;
+        for (record, ttl) in records {
+            match record.mix_node() {
+                Ok(node) => {
+                    let keep = self.discovery.schedule.keep_for(ttl);
+                    if self.client.insert_node_until(node, now, now + keep) {
+                        new += 1;
+                        tracing::debug!(peer = %record.peer_id, "mix node discovered");
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(peer = %record.peer_id, %error, "discovered node has no usable address");
+                }
+            }
+        }
+        if new > 0 {
+            tracing::info!(new, pool = self.client.pool_len(), "mix nodes discovered");
+        }
+        self.metrics.set_pool_size(self.client.pool_len());
     }
 
     fn register_answered(&mut self, now: Instant) {
