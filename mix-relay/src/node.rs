@@ -840,6 +840,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             pages: 0,
             static_nodes,
             below_minimum: false,
+            looked_up: false,
         },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
@@ -927,6 +928,8 @@ struct Discovery {
     static_nodes: Vec<MixNode>,
     /// Whether we last warned that the pool is too small.
     below_minimum: bool,
+    /// Whether a lookup round has answered (no size warning before the first).
+    looked_up: bool,
 }
 
 /// A round registers at this many rendezvous points at most, chosen at random among the
@@ -1409,6 +1412,7 @@ impl Node {
         let d = &mut self.discovery;
         d.lookups = d.lookups.saturating_sub(1);
         if d.lookups == 0 {
+            d.looked_up = true;
             d.schedule.discovered(now, self.client.pool_len());
         }
     }
@@ -1423,14 +1427,19 @@ impl Node {
         let n = self.client.pool_len();
         self.metrics.set_pool_size(n);
         let below = n < mix_libp2p::MIN_POOL_SIZE;
-        if below && !self.discovery.below_minimum && (self.discovery.lookup || n > 0) {
+        let settled = if self.discovery.lookup {
+            self.discovery.looked_up
+        } else {
+            n > 0
+        };
+        if below && !self.discovery.below_minimum && settled {
             tracing::warn!(
                 pool = n,
                 minimum = mix_libp2p::MIN_POOL_SIZE,
                 "the mix pool is smaller than the minimum: paths are easy to guess"
             );
         }
-        self.discovery.below_minimum = below;
+        self.discovery.below_minimum = below && settled;
     }
 
     fn on_mix_event(&mut self, event: mix_libp2p::Event) {
