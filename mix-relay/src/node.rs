@@ -1308,6 +1308,8 @@ impl Node {
             d.lookups += 1;
         }
         if d.lookups == 0 {
+            // Nobody to ask: this round is as done as it gets.
+            d.looked_up = true;
             d.schedule.discovered(now, self.client.pool_len());
         } else {
             d.schedule.discovering(now);
