@@ -11,9 +11,7 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
-use libp2p::request_response::{
-    self, OutboundFailure, OutboundRequestId, ProtocolSupport,
-};
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
     THandlerOutEvent, ToSwarm,
@@ -333,7 +331,10 @@ impl Behaviour {
 
     /// Tells the behaviour where `peer` can be dialed.
     pub fn add_address(&mut self, peer: &PeerId, address: Multiaddr) {
-        #[allow(deprecated, reason = "the swarm-level address book is not shared with us")]
+        #[allow(
+            deprecated,
+            reason = "the swarm-level address book is not shared with us"
+        )]
         self.inner.add_address(peer, address);
     }
 
@@ -515,10 +516,8 @@ impl Behaviour {
                             .as_deref()
                             .map(MixRecord::open);
                         match opened {
-                            Some(Ok(record)) => records.push((
-                                record,
-                                Duration::from_secs(registration.ttl.unwrap_or(0)),
-                            )),
+                            Some(Ok(record)) => records
+                                .push((record, Duration::from_secs(registration.ttl.unwrap_or(0)))),
                             _ => rejected += 1,
                         }
                     }
@@ -674,9 +673,9 @@ impl NetworkBehaviour for Behaviour {
                     | request_response::Event::ResponseSent { .. } => {}
                 },
                 Poll::Ready(other) => {
-                    return Poll::Ready(other.map_out(|_| {
-                        unreachable!("every GenerateEvent is matched above")
-                    }));
+                    return Poll::Ready(
+                        other.map_out(|_| unreachable!("every GenerateEvent is matched above")),
+                    );
                 }
                 Poll::Pending => return Poll::Pending,
             }

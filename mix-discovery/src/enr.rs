@@ -106,8 +106,8 @@ impl WakuEnr {
             return Err(EnrError::Invalid("longer than 300 bytes".into()));
         }
         let compressed = enr::EnrPublicKey::encode(&record.public_key());
-        let key = secp256k1::PublicKey::try_from_bytes(&compressed)
-            .map_err(|_| EnrError::Identity)?;
+        let key =
+            secp256k1::PublicKey::try_from_bytes(&compressed).map_err(|_| EnrError::Identity)?;
         let peer_id = PublicKey::from(key).to_peer_id();
         let bytes = |name: &'static str| -> Result<Option<Bytes>, EnrError> {
             record
@@ -178,7 +178,10 @@ impl WakuEnr {
             );
         }
         if let Some((cluster, shards)) = &self.shards {
-            builder.add_value(KEY_RELAY_SHARDS, &Bytes::from(encode_shards(*cluster, shards)?));
+            builder.add_value(
+                KEY_RELAY_SHARDS,
+                &Bytes::from(encode_shards(*cluster, shards)?),
+            );
         }
         if let Some(bits) = self.waku2 {
             builder.add_value(KEY_WAKU2, &Bytes::from(vec![bits]));
@@ -253,7 +256,8 @@ pub fn decode_multiaddrs(mut bytes: &[u8]) -> Result<Vec<Multiaddr>, EnrError> {
             return Err(EnrError::Field(KEY_MULTIADDRS));
         }
         let (addr, rest) = rest.split_at(len);
-        addrs.push(Multiaddr::try_from(addr.to_vec()).map_err(|_| EnrError::Field(KEY_MULTIADDRS))?);
+        addrs
+            .push(Multiaddr::try_from(addr.to_vec()).map_err(|_| EnrError::Field(KEY_MULTIADDRS))?);
         bytes = rest;
     }
     Ok(addrs)

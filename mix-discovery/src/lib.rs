@@ -12,6 +12,8 @@ pub use behaviour::{
     Behaviour, Codec, Config, Error, Event, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL_NAME,
     Served, mix_namespace,
 };
-pub use record::{DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer};
+pub use record::{
+    DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer,
+};
 pub use registry::{MAX_NAMESPACE_LEN, Page, Refusal, Registry, RegistryConfig};
 pub use schedule::{Backoff, Schedule};

@@ -246,9 +246,8 @@ impl Registry {
         let start = match cookie {
             None => 0,
             Some(bytes) => {
-                let cookie = Cookie::decode(bytes).map_err(|_| {
-                    Refusal::new(ResponseStatus::EInvalidCookie, "invalid cookie")
-                })?;
+                let cookie = Cookie::decode(bytes)
+                    .map_err(|_| Refusal::new(ResponseStatus::EInvalidCookie, "invalid cookie"))?;
                 if cookie.ns.as_deref() != namespace || cookie.offset > self.next {
                     0
                 } else {

@@ -27,12 +27,16 @@ fn eip_keypair() -> Keypair {
 #[test]
 fn the_eip778_example_decodes_to_its_fields() {
     let record = WakuEnr::decode(EIP778_ENR).unwrap();
-    let public = secp256k1::PublicKey::try_from_bytes(&hex::decode(EIP778_PUBLIC).unwrap()).unwrap();
+    let public =
+        secp256k1::PublicKey::try_from_bytes(&hex::decode(EIP778_PUBLIC).unwrap()).unwrap();
     assert_eq!(record.peer_id, PublicKey::from(public).to_peer_id());
     assert_eq!(record.seq, 1);
     assert_eq!(record.ip4, Some(Ipv4Addr::LOCALHOST));
     assert_eq!(record.udp, Some(30303));
-    assert_eq!((record.tcp, record.waku2, record.mix_key), (None, None, None));
+    assert_eq!(
+        (record.tcp, record.waku2, record.mix_key),
+        (None, None, None)
+    );
     assert!(record.multiaddrs.is_empty());
     assert_eq!(record.mix_node(), Err(EnrError::NotMix));
 }
@@ -73,7 +77,10 @@ fn a_changed_byte_breaks_the_signature() {
     text.replace_range(i..=i, c);
     assert!(matches!(WakuEnr::decode(&text), Err(EnrError::Invalid(_))));
     assert!(matches!(WakuEnr::decode("enr:"), Err(EnrError::Invalid(_))));
-    assert!(matches!(WakuEnr::decode("not an enr"), Err(EnrError::Invalid(_))));
+    assert!(matches!(
+        WakuEnr::decode("not an enr"),
+        Err(EnrError::Invalid(_))
+    ));
 }
 
 #[test]
@@ -104,7 +111,10 @@ fn relay_shards_are_cluster_count_and_shards_big_endian() {
         hex::encode(encode_shards(1, &[1, 258]).unwrap()),
         "00010200010102"
     );
-    assert_eq!(decode_shards(&hex::decode("00010200010102").unwrap()).unwrap(), (1, vec![1, 258]));
+    assert_eq!(
+        decode_shards(&hex::decode("00010200010102").unwrap()).unwrap(),
+        (1, vec![1, 258])
+    );
     assert!(decode_shards(&hex::decode("000102000101").unwrap()).is_err());
 }
 
@@ -142,25 +152,42 @@ fn a_mix_node_record_round_trips_and_becomes_a_pool_entry() {
         format!("/ip4/127.0.0.1/tcp/60001/ws/p2p/{}", record.peer_id)
     );
     // Bit 5 alone is not enough (nwaku after October 2025); nor is a key without bit 5.
-    let no_key = WakuEnr { mix_key: None, ..record.clone() };
+    let no_key = WakuEnr {
+        mix_key: None,
+        ..record.clone()
+    };
     assert_eq!(
-        WakuEnr::decode(&no_key.encode(&identity).unwrap()).unwrap().mix_node(),
+        WakuEnr::decode(&no_key.encode(&identity).unwrap())
+            .unwrap()
+            .mix_node(),
         Err(EnrError::NoMixKey)
     );
-    let no_bit = WakuEnr { waku2: Some(WAKU2_RELAY), ..record.clone() };
+    let no_bit = WakuEnr {
+        waku2: Some(WAKU2_RELAY),
+        ..record.clone()
+    };
     assert_eq!(
-        WakuEnr::decode(&no_bit.encode(&identity).unwrap()).unwrap().mix_node(),
+        WakuEnr::decode(&no_bit.encode(&identity).unwrap())
+            .unwrap()
+            .mix_node(),
         Err(EnrError::NotMix)
     );
     // Only secp256k1 identities sign Waku ENRs.
-    assert_eq!(record.encode(&Keypair::generate_ed25519()), Err(EnrError::Identity));
+    assert_eq!(
+        record.encode(&Keypair::generate_ed25519()),
+        Err(EnrError::Identity)
+    );
 }
 
 #[test]
 fn records_over_300_bytes_are_refused() {
     let identity = Keypair::generate_secp256k1();
     let many: Vec<Multiaddr> = (0..12)
-        .map(|i| format!("/dns4/relay-{i}.example.org/tcp/443/wss").parse().unwrap())
+        .map(|i| {
+            format!("/dns4/relay-{i}.example.org/tcp/443/wss")
+                .parse()
+                .unwrap()
+        })
         .collect();
     let record = WakuEnr {
         peer_id: identity.public().to_peer_id(),
@@ -173,7 +200,10 @@ fn records_over_300_bytes_are_refused() {
         shards: None,
         mix_key: None,
     };
-    assert!(matches!(record.encode(&identity), Err(EnrError::Invalid(_))));
+    assert!(matches!(
+        record.encode(&identity),
+        Err(EnrError::Invalid(_))
+    ));
 }
 
 /// nwaku's mix proof-of-concept node (waku-org/nwaku `simulations/mixnet/README.md`, the log
@@ -185,21 +215,31 @@ const NWAKU_MIX_ENR: &str = "enr:-NC4QKYtas8STkenlqBTJ3a1TTLzJA2DsGGbFlnxem9aSM2
 fn nwakus_mix_poc_enr_becomes_a_pool_entry_with_its_configured_keys() {
     let record = WakuEnr::decode(NWAKU_MIX_ENR).unwrap();
     assert_eq!(record.waku2, Some(0x2d));
-    assert_eq!((record.ip4, record.tcp, record.udp), (Some(Ipv4Addr::LOCALHOST), Some(60001), Some(9001)));
+    assert_eq!(
+        (record.ip4, record.tcp, record.udp),
+        (Some(Ipv4Addr::LOCALHOST), Some(60001), Some(9001))
+    );
     assert_eq!(record.shards, Some((2, vec![0])));
     assert!(record.multiaddrs.is_empty());
     assert_eq!(record.seq, 1);
     // The node's keys from `simulations/mixnet/config.toml`: the nodekey gives the peer id,
     // X25519 of the mixkey gives the mix-key field.
-    let mut nodekey = hex::decode("f98e3fba96c32e8d1967d460f1b79457380e1a895f7971cecc8528abe733781a").unwrap();
+    let mut nodekey =
+        hex::decode("f98e3fba96c32e8d1967d460f1b79457380e1a895f7971cecc8528abe733781a").unwrap();
     let secret = secp256k1::SecretKey::try_from_bytes(&mut nodekey).unwrap();
-    let peer = Keypair::from(secp256k1::Keypair::from(secret)).public().to_peer_id();
-    assert_eq!(peer.to_string(), "16Uiu2HAmPiEs2ozjjJF2iN2Pe2FYeMC9w4caRHKYdLdAfjgbWM6o");
+    let peer = Keypair::from(secp256k1::Keypair::from(secret))
+        .public()
+        .to_peer_id();
+    assert_eq!(
+        peer.to_string(),
+        "16Uiu2HAmPiEs2ozjjJF2iN2Pe2FYeMC9w4caRHKYdLdAfjgbWM6o"
+    );
     assert_eq!(record.peer_id, peer);
-    let mixkey: [u8; 32] = hex::decode("a87db88246ec0eedda347b9b643864bee3d6933eb15ba41e6d58cb678d813258")
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let mixkey: [u8; 32] =
+        hex::decode("a87db88246ec0eedda347b9b643864bee3d6933eb15ba41e6d58cb678d813258")
+            .unwrap()
+            .try_into()
+            .unwrap();
     let public = mix_core::NodeSecretKey::from_bytes(mixkey).public_key();
     assert_eq!(
         hex::encode(public.as_bytes()),
@@ -229,7 +269,14 @@ fn nwakus_multiaddrs_test_record_decodes_as_its_test_expects() {
     );
     assert_eq!(record.shards, Some((16, vec![1, 32, 64, 128, 256])));
     assert_eq!(record.waku2, Some(WAKU2_RELAY | 0b10));
-    assert_eq!((record.ip4, record.tcp, record.udp), (Some(Ipv4Addr::new(159, 223, 242, 94)), Some(30303), Some(9000)));
+    assert_eq!(
+        (record.ip4, record.tcp, record.udp),
+        (
+            Some(Ipv4Addr::new(159, 223, 242, 94)),
+            Some(30303),
+            Some(9000)
+        )
+    );
     assert_eq!(record.mix_node(), Err(EnrError::NotMix));
 }
 
@@ -241,5 +288,8 @@ fn js_wakus_waku2_record_decodes() {
     let record = WakuEnr::decode(text).unwrap();
     assert_eq!(record.waku2, Some(0x07));
     assert_eq!(record.seq, 0);
-    assert_eq!((record.ip4, record.tcp), (Some(Ipv4Addr::new(192, 168, 178, 251)), Some(60000)));
+    assert_eq!(
+        (record.ip4, record.tcp),
+        (Some(Ipv4Addr::new(192, 168, 178, 251)), Some(60000))
+    );
 }

@@ -59,7 +59,11 @@ fn the_envelope_and_payload_are_laid_out_as_nwaku_writes_them() {
 
     // The envelope, by hand, up to the signature.
     let public = key.public().encode_protobuf();
-    assert_eq!(&public[..4], &[0x08, 0x02, 0x12, 0x21], "KeyType.Secp256k1, 33 bytes");
+    assert_eq!(
+        &public[..4],
+        &[0x08, 0x02, 0x12, 0x21],
+        "KeyType.Secp256k1, 33 bytes"
+    );
     let mut head = field(0x0a, &public);
     head.extend(field(0x12, &[0x30, 0x00, 0x00]));
     head.extend(field(0x1a, &payload));
@@ -141,10 +145,16 @@ fn the_mix_key_must_be_nwakus_hex_string() {
     };
     let good = format!("0x{}", "01".repeat(32));
     assert_eq!(
-        MixRecord::open(&sign_payload(&key, &with(Some(good)))).unwrap().mix_key,
+        MixRecord::open(&sign_payload(&key, &with(Some(good))))
+            .unwrap()
+            .mix_key,
         NodePublicKey::from_bytes([1; 32])
     );
-    for bad in [None, Some("0x1234".into()), Some(format!("0x{}", "zz".repeat(32)))] {
+    for bad in [
+        None,
+        Some("0x1234".into()),
+        Some(format!("0x{}", "zz".repeat(32))),
+    ] {
         assert_eq!(
             MixRecord::open(&sign_payload(&key, &with(bad))),
             Err(RecordError::MixKey)
@@ -177,8 +187,14 @@ fn the_registry_checks_registrations_and_lets_them_expire() {
     let signed = record(&key).sign(&key).unwrap();
     let status = |r: Result<u64, mix_discovery::Refusal>| r.map_err(|e| e.status);
 
-    assert_eq!(status(registry.register(peer, &register("rs/2/mix", signed.clone(), Some(60)), t0)), Ok(60));
-    assert_eq!(status(registry.register(peer, &register("rs/2/mix", signed.clone(), None), t0)), Ok(60));
+    assert_eq!(
+        status(registry.register(peer, &register("rs/2/mix", signed.clone(), Some(60)), t0)),
+        Ok(60)
+    );
+    assert_eq!(
+        status(registry.register(peer, &register("rs/2/mix", signed.clone(), None), t0)),
+        Ok(60)
+    );
     assert_eq!(registry.len(), 1, "a re-registration replaces the old one");
     assert_eq!(
         status(registry.register(peer, &register("", signed.clone(), None), t0)),
@@ -193,7 +209,11 @@ fn the_registry_checks_registrations_and_lets_them_expire() {
         Err(ResponseStatus::EInvalidTtl)
     );
     assert_eq!(
-        status(registry.register(peer, &register("rs/2/mix", signed.clone(), Some(72 * 3600 + 1)), t0)),
+        status(registry.register(
+            peer,
+            &register("rs/2/mix", signed.clone(), Some(72 * 3600 + 1)),
+            t0
+        )),
         Err(ResponseStatus::EInvalidTtl)
     );
     assert_eq!(
@@ -207,12 +227,25 @@ fn the_registry_checks_registrations_and_lets_them_expire() {
         Err(ResponseStatus::ENotAuthorized)
     );
 
-    let page = registry.discover(Some("rs/2/mix"), None, None, t0 + Duration::from_secs(20)).unwrap();
+    let page = registry
+        .discover(Some("rs/2/mix"), None, None, t0 + Duration::from_secs(20))
+        .unwrap();
     assert_eq!(page.registrations.len(), 1);
     assert_eq!(page.registrations[0].ttl, Some(40), "the remaining TTL");
-    assert_eq!(page.registrations[0].signed_peer_record.as_deref(), Some(signed.as_slice()));
-    assert!(registry.discover(Some("rs/1/mix"), None, None, t0).unwrap().registrations.is_empty());
-    let later = registry.discover(Some("rs/2/mix"), None, None, t0 + Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        page.registrations[0].signed_peer_record.as_deref(),
+        Some(signed.as_slice())
+    );
+    assert!(
+        registry
+            .discover(Some("rs/1/mix"), None, None, t0)
+            .unwrap()
+            .registrations
+            .is_empty()
+    );
+    let later = registry
+        .discover(Some("rs/2/mix"), None, None, t0 + Duration::from_secs(60))
+        .unwrap();
     assert!(later.registrations.is_empty(), "expired after its TTL");
     assert!(registry.is_empty());
 }
@@ -232,13 +265,19 @@ fn discovery_pages_with_cookies_and_limits() {
         })
         .collect();
     for (peer, signed) in &peers {
-        registry.register(*peer, &register("rs/2/mix", signed.clone(), None), t0).unwrap();
+        registry
+            .register(*peer, &register("rs/2/mix", signed.clone(), None), t0)
+            .unwrap();
     }
     // Full: a 26th registration is refused; a peer's third namespace too.
     let extra = keypair(99);
     let extra_signed = record(&extra).sign(&extra).unwrap();
     let refused = registry
-        .register(extra.public().to_peer_id(), &register("rs/2/mix", extra_signed, None), t0)
+        .register(
+            extra.public().to_peer_id(),
+            &register("rs/2/mix", extra_signed, None),
+            t0,
+        )
         .unwrap_err();
     assert_eq!(refused.status, ResponseStatus::EUnavailable);
 
@@ -255,11 +294,31 @@ fn discovery_pages_with_cookies_and_limits() {
     // A cookie for another namespace starts over (nim-libp2p), an undecodable one is refused.
     let other = registry.discover(Some("rs/3/mix"), Some(12), cookie.as_deref(), t0);
     assert!(other.unwrap().registrations.is_empty());
-    let restart = registry.discover(None, Some(30), cookie.as_deref(), t0).unwrap();
-    assert_eq!(restart.registrations.len(), 25, "a cookie of rs/2/mix used for all starts over");
+    let restart = registry
+        .discover(None, Some(30), cookie.as_deref(), t0)
+        .unwrap();
+    assert_eq!(
+        restart.registrations.len(),
+        25,
+        "a cookie of rs/2/mix used for all starts over"
+    );
     let junk = registry.discover(Some("rs/2/mix"), None, Some(b"\xff\xff"), t0);
     assert_eq!(junk.unwrap_err().status, ResponseStatus::EInvalidCookie);
     // A limit of zero still returns one; an absent one is the maximum.
-    assert_eq!(registry.discover(Some("rs/2/mix"), Some(0), None, t0).unwrap().registrations.len(), 1);
-    assert_eq!(registry.discover(Some("rs/2/mix"), None, None, t0).unwrap().registrations.len(), 25);
+    assert_eq!(
+        registry
+            .discover(Some("rs/2/mix"), Some(0), None, t0)
+            .unwrap()
+            .registrations
+            .len(),
+        1
+    );
+    assert_eq!(
+        registry
+            .discover(Some("rs/2/mix"), None, None, t0)
+            .unwrap()
+            .registrations
+            .len(),
+        25
+    );
 }

@@ -417,7 +417,8 @@ impl Client {
     fn evict(&mut self, peer: PeerId, now: Instant, why: Removal) -> bool {
         let was = self.remove_node(&peer);
         if was {
-            self.quarantine.insert(peer, now + self.pool_config.quarantine);
+            self.quarantine
+                .insert(peer, now + self.pool_config.quarantine);
             self.removed.push((peer, why));
         }
         was

@@ -652,7 +652,10 @@ fn discovered_nodes_lapse_unless_refreshed_and_static_ones_stay() {
     assert!(w.client.contains_node(&static_node.peer_id));
     // The client never enters its own pool.
     let me = w.client.me().clone();
-    assert!(!w.client.insert_node_until(me, t0, t0 + Duration::from_secs(9)));
+    assert!(
+        !w.client
+            .insert_node_until(me, t0, t0 + Duration::from_secs(9))
+    );
 }
 
 #[test]
@@ -668,7 +671,10 @@ fn failed_nodes_are_quarantined() {
     );
     // Rediscovered within the minute: refused; after it: back.
     let later = t0 + Duration::from_secs(59);
-    assert!(!w.client.insert_node_until(victim.clone(), later, later + Duration::from_secs(60)));
+    assert!(
+        !w.client
+            .insert_node_until(victim.clone(), later, later + Duration::from_secs(60))
+    );
     assert!(!w.client.restore_node(victim.clone(), later));
     let after = t0 + Duration::from_secs(60);
     assert!(w.client.restore_node(victim.clone(), after));
@@ -727,7 +733,11 @@ fn nodes_on_three_timed_out_paths_in_a_row_leave_and_a_reply_clears_strikes() {
     assert_eq!(w.client.pool_len(), 3);
     timeout(&mut w);
     let removed = w.client.take_removed();
-    assert_eq!(removed.len(), 3, "all three were on every path: {removed:?}");
+    assert_eq!(
+        removed.len(),
+        3,
+        "all three were on every path: {removed:?}"
+    );
     assert!(
         removed
             .iter()

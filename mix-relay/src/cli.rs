@@ -361,7 +361,11 @@ pub fn enr(args: RunArgs) -> anyhow::Result<()> {
         let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
         let mut addrs = vec![ip.clone().with(Protocol::Tcp(settings.tcp_port))];
         if let Some(port) = settings.ws_port {
-            addrs.push(ip.clone().with(Protocol::Tcp(port)).with(Protocol::Ws("/".into())));
+            addrs.push(
+                ip.clone()
+                    .with(Protocol::Tcp(port))
+                    .with(Protocol::Ws("/".into())),
+            );
         }
         if let Some(port) = settings.quic_port {
             addrs.push(ip.with(Protocol::Udp(port)).with(Protocol::QuicV1));
@@ -599,7 +603,10 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
     } else {
         let started = std::time::Instant::now();
         let want = args.min_pool.max(3);
-        eprintln!("discovering mix nodes through {} bootstrap relay(s)…", args.bootstrap.len());
+        eprintln!(
+            "discovering mix nodes through {} bootstrap relay(s)…",
+            args.bootstrap.len()
+        );
         let pool = sender.wait_for_pool(want, Duration::from_secs(30)).await?;
         eprintln!(
             "pool: {} mix nodes after {:.1} s",

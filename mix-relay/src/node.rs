@@ -16,9 +16,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
 use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
+use mix_discovery::{MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::Instant;
 use mix_libp2p::client::ReplyOutcome;
-use mix_discovery::{MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, SendOptions};
 use prost::Message as _;
 use rand::rngs::StdRng;
@@ -827,11 +827,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             lookup: settings.discovery.lookup,
             namespace: mix_discovery::mix_namespace(settings.cluster_id),
             identity: keys.identity.clone(),
-            record_addrs: info
-                .addrs
-                .iter()
-                .map(without_p2p)
-                .collect(),
+            record_addrs: info.addrs.iter().map(without_p2p).collect(),
             mix_public,
             points: HashSet::new(),
             registering: 0,

@@ -36,7 +36,12 @@ async fn bootstrap_only_sender(bootstrap: &RelayHandle) -> RelayHandle {
 }
 
 async fn pool_ids(node: &RelayHandle) -> HashSet<PeerId> {
-    node.pool().await.unwrap().iter().map(|n| n.peer_id).collect()
+    node.pool()
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.peer_id)
+        .collect()
 }
 
 async fn send_some(client: &RelayHandle, services: &[PeerId], n: usize) -> usize {
@@ -99,7 +104,10 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
     }
 
     // Paths through the discovered nodes: every relay, not only the bootstrap, carries packets.
-    let before: Vec<u64> = relays.iter().map(|r| r.metrics().received_count()).collect();
+    let before: Vec<u64> = relays
+        .iter()
+        .map(|r| r.metrics().received_count())
+        .collect();
     let services: Vec<PeerId> = relays[1..].iter().map(RelayHandle::peer_id).collect();
     let ok = send_some(&client, &services, 40).await;
     assert_eq!(ok, 40, "{ok} of 40 delivered");
@@ -156,8 +164,14 @@ async fn relays_publish_enrs_that_work_as_pool_entries() {
     let (relays, pool_file) = start_testnet(&TestnetArgs::local(5)).await.unwrap();
     let mut entries = Vec::new();
     for (relay, listed) in relays.iter().zip(&pool_file.nodes) {
-        let text = relay.enr().expect("a loopback relay's ENR fits in 300 bytes");
-        assert_eq!(listed.enr.as_deref(), Some(text), "the pool file carries it");
+        let text = relay
+            .enr()
+            .expect("a loopback relay's ENR fits in 300 bytes");
+        assert_eq!(
+            listed.enr.as_deref(),
+            Some(text),
+            "the pool file carries it"
+        );
         let record = mix_discovery::enr::WakuEnr::decode(text).unwrap();
         assert_eq!(record.peer_id, relay.peer_id());
         assert_eq!(record.mix_key, Some(relay.info().mix_public));
@@ -165,7 +179,10 @@ async fn relays_publish_enrs_that_work_as_pool_entries() {
         assert_eq!(record.waku2, Some(0x29));
         assert_eq!(record.shards, Some((2, vec![0])));
         assert!(
-            record.multiaddrs.iter().any(|a| a.to_string().ends_with("/ws")),
+            record
+                .multiaddrs
+                .iter()
+                .any(|a| a.to_string().ends_with("/ws")),
             "the WebSocket address is in multiaddrs: {:?}",
             record.multiaddrs
         );
