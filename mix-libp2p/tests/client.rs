@@ -570,6 +570,10 @@ fn path_choice_passes_a_chi_square_test() {
     for (what, counts) in [("forward", &forward), ("SURB", &back)] {
         let x2 = chi_square(counts, cells, draws);
         let bound = chi_square_critical(cells - 1);
+        eprintln!(
+            "{what} hops: chi-square {x2:.1} (df {}, p = 0.001 bound {bound:.1})",
+            cells - 1
+        );
         assert!(x2 < bound, "{what} hops: chi-square {x2:.1} ≥ {bound:.1}");
     }
 }
@@ -603,6 +607,10 @@ fn forward_paths_pass_a_chi_square_test() {
     let cells = 12 * 11 * 10;
     let x2 = chi_square(&counts, cells, draws);
     let bound = chi_square_critical(cells - 1);
+    eprintln!(
+        "forward triples: chi-square {x2:.1} (df {}, p = 0.001 bound {bound:.1})",
+        cells - 1
+    );
     assert!(x2 < bound, "chi-square {x2:.1} ≥ {bound:.1}");
 }
 
