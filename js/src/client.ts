@@ -49,11 +49,22 @@ export interface MixClientOptions {
    * relay reservation becomes the gateway; the others are fallbacks.
    */
   bootstrap: readonly string[]
-  /** The mix node pool, in camelCase or pool-file (snake_case) form, or mixed. */
-  mixnodes: ReadonlyArray<MixNodeInfo | PoolFileNode>
-  /** Waku cluster id, for the default pubsub topic `/waku/2/rs/<clusterId>/0`. Default 2. */
+  /**
+   * A fixed mix node pool (at least 3 nodes), in camelCase or pool-file (snake_case) form, or
+   * mixed. Its nodes never expire. Absent or empty: the client finds the pool through Waku
+   * rendezvous at its gateway (namespace `rs/<clusterId>/mix`), keeps it fresh on nwaku's
+   * lookup schedule, and reports changes as `pool` events.
+   */
+  mixnodes?: ReadonlyArray<MixNodeInfo | PoolFileNode>
+  /**
+   * Waku cluster id: the default pubsub topic is `/waku/2/rs/<clusterId>/0`, and without
+   * `mixnodes` the pool is looked up in the rendezvous namespace `rs/<clusterId>/mix`. Default 2.
+   */
   clusterId?: number
-  /** How long to try to reach a gateway and get a reservation, in ms. Default 10000. */
+  /**
+   * How long {@link MixClient.create} may take, in ms: reaching a gateway, its reservation and,
+   * without `mixnodes`, the first rendezvous lookup. Default 10000.
+   */
   connectTimeoutMs?: number
   /** Wasm log verbosity (to the console). Default `'warn'`. */
   logLevel?: LogLevel
@@ -120,12 +131,34 @@ export interface MixStats {
   replies: number
   /** Requests that timed out. */
   timeouts: number
-  /** Usable mix nodes in the pool. */
+  /** Mix nodes in the pool now (discovered pools grow and shrink; see the `pool` event). */
   poolSize: number
   /** Time to build each request's packets (ms), the last ≤ 1024 requests. */
   buildMs: number[]
   /** Time to open each reply (ms), the last ≤ 1024 replies. */
   openMs: number[]
+}
+
+/**
+ * Why a node left the pool: its rendezvous record was not refreshed in time (`expired`), it
+ * could not be dialed (`failed`; it stays out for a while), requests through it kept timing
+ * out (`strikes`), or a reason this version does not name (`other`).
+ */
+export type PoolRemovalReason = 'expired' | 'failed' | 'strikes' | 'other'
+
+/** The `detail` of a `pool` event. */
+export interface PoolEventDetail {
+  /** Mix nodes in the pool now. */
+  size: number
+  /** Peer ids that joined since the last `pool` event. */
+  added: string[]
+  /** Peer ids that left since the last `pool` event, and why. */
+  removed: Array<{ peerId: string; reason: PoolRemovalReason }>
+  /**
+   * True while the pool holds fewer than 4 nodes (nwaku's minimum): paths through so few
+   * nodes are easy to guess. Below 3, requests fail with `NO_ROUTE`.
+   */
+  belowMinimum: boolean
 }
 
 /** The `detail` of each event a {@link MixClient} dispatches. */
@@ -138,6 +171,11 @@ export interface MixClientEventMap {
   reservation: { relay: string; address: string }
   /** The reservation at `relay` was lost (replies cannot reach us until a new one). */
   'reservation-lost': { relay: string }
+  /**
+   * The pool changed: nodes found by a rendezvous lookup, or dropped. Also dispatched once
+   * with the first pool (the fixed `mixnodes`, or the first lookup's result).
+   */
+  pool: PoolEventDetail
   /** The client was closed; no more events follow. */
   close: Record<string, never>
 }
@@ -169,7 +207,7 @@ const PASS = Symbol('MixClient.create')
  *
  * Create with `await MixClient.create(options)` after `await initAsync()`. Events are
  * `CustomEvent`s (see {@link MixClientEventMap}); listeners added in the same tick as `create`
- * resolves see every event since the start, including the first `reservation`.
+ * resolves see every event since the start, including the first `reservation` and `pool`.
  *
  * Byte results (`Uint8Array`) are fresh copies owned by the caller; byte arguments are copied
  * into wasm memory, so the caller may reuse them as soon as the call returns.
@@ -191,10 +229,13 @@ export class MixClient extends EventTarget {
 
   /**
    * Connects to a gateway from `options.bootstrap`, gets a circuit reservation and resolves
-   * to a ready client.
+   * to a ready client. Without `options.mixnodes` it first looks the pool up through Waku
+   * rendezvous at the gateway, and resolves once that gave at least 3 mix nodes.
    *
    * @throws {MixError} `NOT_INITIALISED` before `initAsync()`, `INVALID_OPTIONS`,
-   *   `NOT_CONNECTED` if no gateway connected and granted a reservation in time.
+   *   `NOT_CONNECTED` if no gateway connected and granted a reservation in time, `NO_ROUTE`
+   *   (without `mixnodes`) if the gateway does not serve rendezvous or fewer than 3 mix nodes
+   *   were found within `connectTimeoutMs`.
    */
   static async create (options: MixClientOptions): Promise<MixClient> {
     const wasmOptions = normaliseClientOptions(options)
@@ -425,10 +466,16 @@ export function normaliseClientOptions (options: MixClientOptions): raw.WasmClie
   if (typeof options !== 'object' || options === null) invalid('MixClient.create() takes an options object')
   checkStringArray('bootstrap', options.bootstrap)
   if (options.bootstrap.length === 0) invalid('bootstrap must name at least one gateway multiaddr')
-  if (!Array.isArray(options.mixnodes)) invalid('mixnodes must be an array')
-  const mixnodes = options.mixnodes.map((n, i) => normaliseMixNode(n, i))
-  if (options.clusterId !== undefined) checkCount('clusterId', options.clusterId, 0)
-  const out: raw.WasmClientOptions = { bootstrap: [...options.bootstrap], mixnodes }
+  const out: raw.WasmClientOptions = { bootstrap: [...options.bootstrap] }
+  if (options.mixnodes !== undefined) {
+    if (!Array.isArray(options.mixnodes)) invalid('mixnodes must be an array (or absent, to discover the pool)')
+    out.mixnodes = options.mixnodes.map((n, i) => normaliseMixNode(n, i))
+  }
+  if (options.clusterId !== undefined) {
+    checkCount('clusterId', options.clusterId, 0)
+    if (options.clusterId > 0xffff) invalid('clusterId must be at most 65535')
+    out.clusterId = options.clusterId
+  }
   if (options.connectTimeoutMs !== undefined) {
     checkCount('connectTimeoutMs', options.connectTimeoutMs, 1)
     out.connectTimeoutMs = options.connectTimeoutMs

@@ -5,7 +5,8 @@
  * ```ts
  * import { initAsync, MixClient } from '@mix-rs/mix'
  * await initAsync()
- * const client = await MixClient.create({ bootstrap: [gatewayWsAddr], mixnodes: pool.nodes })
+ * // The pool is found through Waku rendezvous at the gateway (or pass `mixnodes`).
+ * const client = await MixClient.create({ bootstrap: [gatewayWsAddr] })
  * const res = await client.lightpush({ message: { payload, contentTopic: '/app/1/chat/proto' } })
  * ```
  *
@@ -26,8 +27,10 @@ export type {
   MixClientOptions,
   MixNodeInfo,
   MixStats,
+  PoolEventDetail,
   PoolFile,
   PoolFileNode,
+  PoolRemovalReason,
   SendOptions,
   WakuMessage
 } from './client.js'

@@ -18,6 +18,7 @@ const LIGHTPUSH = '/vac/waku/lightpush/3.0.0'
 interface ErrorInfo { thrown: true; isMixError: boolean; isError: boolean; name: string; code?: string; message: string; maxLen?: number; hasStack: boolean }
 interface Response { requestId: string; statusCode: number; statusDesc?: string; relayPeerCount?: number; servicePeerId: string }
 interface Created { id: number; createMs: number; peerId: string; circuitAddress: string; clusterId: number; defaultPubsubTopic: string; events: Array<{ type: string; detail: Record<string, unknown> }> }
+interface PoolDetail { size: number; added: string[]; removed: Array<{ peerId: string; reason: string }>; belowMinimum: boolean }
 
 function isError (v: unknown): v is ErrorInfo {
   return typeof v === 'object' && v !== null && (v as ErrorInfo).thrown === true
@@ -100,6 +101,9 @@ describe('MixClient in Chromium', { timeout: 600_000 }, () => {
     assert.equal(resv.detail.relay, gateway)
     assert.equal(resv.detail.address, created.circuitAddress)
     assert.ok(!('type' in resv.detail), 'detail carries the payload only')
+    const poolEv = created.events.find((e) => e.type === 'pool')
+    assert.ok(poolEv !== undefined, 'a \'pool\' event reports the fixed pool')
+    assert.equal((poolEv.detail as unknown as PoolDetail).size, pool.nodes.length)
   })
 
   test('lightpush through the mixnet: 200 and relayPeerCount ≥ 1', async () => {
@@ -230,6 +234,34 @@ describe('MixClient in Chromium', { timeout: 600_000 }, () => {
     const lp = await call<{ result: Response | ErrorInfo }>(tp, 'lightpush', r.id, { contentTopic: CONTENT_TOPIC, payload: { text: `via gateway 1 ${nonce()}` } })
     assert.equal(assertOk(lp.result, 'lightpush via gateway 1').statusCode, 200)
     await call(tp, 'close', r.id)
+  })
+
+  test('bootstrap only: the pool is found through rendezvous at the gateway, reported, and used', async () => {
+    const opts = { bootstrap: [wsAddr(pool.nodes[0]!)], clusterId: pool.cluster_id, logLevel: 'warn' }
+    const r = await call<Created>(tp, 'create', opts)
+    const ev = r.events.find((e) => e.type === 'pool')
+    console.log(`    bootstrap-only create() in ${r.createMs.toFixed(0)} ms (pool filled through rendezvous); events: ${r.events.map((e) => e.type).join(', ')}`)
+    assert.ok(ev !== undefined, `a 'pool' event (got ${r.events.map((e) => e.type).join(', ') || 'none'})`)
+    const detail = ev.detail as unknown as PoolDetail
+    assert.equal(detail.size, pool.nodes.length, 'every relay of the testnet, node 0 included')
+    assert.deepEqual([...detail.added].sort(), pool.nodes.map((n) => n.peer_id).sort())
+    assert.deepEqual(detail.removed, [])
+    assert.equal(detail.belowMinimum, false)
+    const s = await call<{ poolSize: number }>(tp, 'stats', r.id)
+    assert.equal(s.poolSize, pool.nodes.length)
+    const lp = await call<{ result: Response | ErrorInfo }>(tp, 'lightpush', r.id, { contentTopic: CONTENT_TOPIC, payload: { text: `discovered pool ${nonce()}` } })
+    const res = assertOk(lp.result, 'lightpush through the discovered pool')
+    assert.equal(res.statusCode, 200, res.statusDesc)
+    assert.ok(pool.nodes.some((n) => n.peer_id === res.servicePeerId), `service ${res.servicePeerId} is a testnet relay`)
+    await call(tp, 'close', r.id)
+  })
+
+  test('bootstrap only, with no mix node in the namespace: NO_ROUTE within connectTimeoutMs', async () => {
+    const t0 = Date.now()
+    const r = await call<unknown>(tp, 'tryCreate', { bootstrap: [wsAddr(pool.nodes[0]!)], clusterId: 999, connectTimeoutMs: 3000 })
+    const e = assertMixError(r, 'NO_ROUTE', 'cluster 999 (nobody registered)')
+    assert.match(e.message, /rs\/999\/mix/)
+    assert.ok(Date.now() - t0 < 10_000, `gave up within the connect timeout (plus slack): ${Date.now() - t0} ms`)
   })
 
   test('stats() counts requests and keeps build/open timings', async () => {

@@ -7,6 +7,10 @@
 //!   (circuit relay v2) and writes `<gateway TCP address>/p2p/<gateway>/p2p-circuit/p2p/<me>`
 //!   into its SURBs: the last SURB hop dials that, the gateway relays the stream to us, and the
 //!   behaviour hands us the frame to peel.
+//! * The pool: a fixed `mixnodes` list, or, without one, the mix nodes the gateway's Waku
+//!   rendezvous registry lists (`/vac/waku/rendezvous/1.0.0`, namespace `rs/<cluster>/mix`),
+//!   looked up on nwaku's schedule and dropped when their records lapse or they cannot be
+//!   dialed. `create` resolves once the first lookup gave a pool a path can be built from.
 //! * One task (`spawn_local`) owns the swarm and the [`Sender`]; the JS-facing methods talk to
 //!   it over a channel and get Promises back.
 
@@ -26,7 +30,8 @@ use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder, Transport as _, identify, identity, noise, ping, relay,
     websocket_websys, yamux,
 };
-use mix_libp2p::{Client, Instant, MixNode, RequestId, SendOptions};
+use mix_discovery::Schedule;
+use mix_libp2p::{Client, Instant, MixNode, Removal, RequestId, SendFailure, SendOptions};
 use mix_waku::{LIGHTPUSH_PROTOCOL, WakuMessage};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -35,19 +40,32 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::error::{Code, MixError};
 use crate::lightpush;
 use crate::options::{
-    ClientOptions, MixNodeOptions, RequestOptions, WakuMessageOptions, check_message, now_ms,
-    now_ns, to_js,
+    ClientOptions, DEFAULT_CLUSTER_ID, MixNodeOptions, RequestOptions, WakuMessageOptions,
+    check_message, now_ms, now_ns, to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_NETWORK: &str = r#"
-/** What happened to the client's connections and reservation. */
+/** Why a node left the pool: its rendezvous record lapsed, it could not be dialed, requests
+ * through it kept timing out, or a reason this version does not know. */
+export type WasmPoolRemoval = "expired" | "failed" | "strikes" | "other";
+/** What happened to the client's connections, reservation and pool. */
 export type WasmClientEvent =
   | { type: "connected"; peerId: string }
   | { type: "disconnected"; peerId: string }
   | { type: "reservation"; relay: string; address: string }
-  | { type: "reservation-lost"; relay: string };
+  | { type: "reservation-lost"; relay: string }
+  /** The pool changed (and once when it is first known): its `size` now, the peer ids that
+   * joined, those that left and why, and whether it is below nwaku's minimum of 4 (paths
+   * through few nodes are easy to guess). */
+  | {
+      type: "pool";
+      size: number;
+      added: string[];
+      removed: { peerId: string; reason: WasmPoolRemoval }[];
+      belowMinimum: boolean;
+    };
 /** Counters and the latest timings (ms, at most 1024 of each). */
 export interface WasmStats {
   sent: number;
@@ -63,6 +81,15 @@ export interface WasmStats {
 const MAX_SAMPLES: usize = 1024;
 /// Unread events kept for `nextEvent()`; older ones are dropped first.
 const MAX_EVENTS: usize = 64;
+/// The fewest pool nodes a request can be routed through: the destination (the exit) and two
+/// others. `create` without `mixnodes` waits for this many.
+const MIN_ROUTE_NODES: usize = 3;
+/// How often lapsed pool entries are dropped and quarantined static ones put back.
+const POOL_TICK: Duration = Duration::from_secs(1);
+/// Registrations asked for per rendezvous page.
+const DISCOVER_PAGE: u64 = 100;
+/// Follow-up pages per lookup round at most (10,000 records).
+const MAX_PAGES: usize = 100;
 
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
@@ -71,6 +98,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mix: mix_libp2p::Behaviour,
+    rendezvous: mix_discovery::Behaviour,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -109,6 +137,35 @@ enum ClientEvent {
     ReservationLost {
         relay: String,
     },
+    Pool {
+        size: u32,
+        added: Vec<String>,
+        removed: Vec<PoolRemoved>,
+        #[serde(rename = "belowMinimum")]
+        below_minimum: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolRemoved {
+    peer_id: String,
+    reason: &'static str,
+}
+
+/// The `WasmPoolRemoval` string of `why`.
+fn removal_name(why: Removal) -> &'static str {
+    match why {
+        Removal::Expired => "expired",
+        Removal::Failed => "failed",
+        Removal::Strikes => "strikes",
+        // Removal is non_exhaustive: a reason added later is reported, unnamed.
+        _ => "other",
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 type Reply = oneshot::Sender<Result<(PeerId, Vec<u8>), MixError>>;
@@ -206,8 +263,11 @@ impl MixClient {
     }
 
     /// Connects to a gateway relay, reserves a circuit slot on it, and resolves to a client.
-    /// Rejects with a `WasmMixError`: `INVALID_OPTIONS`, `NOT_CONNECTED` (no gateway reachable
-    /// or no reservation within `connectTimeoutMs`).
+    /// Without `mixnodes`, it first looks the pool up through the gateway's rendezvous registry
+    /// and resolves once that lookup gave at least 3 mix nodes. Rejects with a `WasmMixError`:
+    /// `INVALID_OPTIONS`, `NOT_CONNECTED` (no gateway reachable or no reservation within
+    /// `connectTimeoutMs`), `NO_ROUTE` (without `mixnodes`: the gateway does not serve
+    /// rendezvous, or fewer than 3 mix nodes were found within `connectTimeoutMs`).
     #[wasm_bindgen(unchecked_return_type = "Promise<WasmMixClient>")]
     pub fn create(
         #[wasm_bindgen(unchecked_param_type = "WasmClientOptions")] options: JsValue,
@@ -478,6 +538,7 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
             )),
             ping: ping::Behaviour::default(),
             mix: mix_libp2p::Behaviour::new(mix_libp2p::Config::new()),
+            rendezvous: mix_discovery::Behaviour::new(mix_discovery::Config::client()),
         })
         .map_err(|e| internal(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -486,7 +547,10 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
 
 async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
     init_logging(options.log_level.as_deref())?;
-    let pool = MixNodeOptions::pool(&options.mixnodes)?;
+    let pool = MixNodeOptions::pool(options.mixnodes.as_deref().unwrap_or_default())?;
+    // No fixed pool: look it up through rendezvous at the gateway.
+    let discover = pool.is_empty();
+    let cluster = options.cluster_id.unwrap_or(DEFAULT_CLUSTER_ID);
     let bootstrap = options
         .bootstrap
         .iter()
@@ -506,6 +570,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         return Err(MixError::invalid("bootstrap must name at least one relay"));
     }
     let timeout = Duration::from_millis(u64::from(options.connect_timeout_ms.unwrap_or(10_000)));
+    let give_up_at = Instant::now() + timeout;
     let key = identity::Keypair::generate_secp256k1();
     let me = key.public().to_peer_id();
     let mut swarm = build_swarm(key)?;
@@ -526,7 +591,10 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
             }
         };
         let mut attempt = Delay::new(per_gateway).fuse();
-        let mut identified = Vec::new();
+        let mut accepted = false;
+        let mut identified: Option<identify::Info> = None;
+        // The SURB address needs the gateway's TCP address: from the pool or from identify.
+        let in_pool = pool.iter().any(|n| n.peer_id == *gateway);
         loop {
             let event = futures::select! {
                 event = swarm.select_next_some() => event,
@@ -541,15 +609,12 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
             match event {
                 SwarmEvent::Behaviour(BehaviourEvent::Relay(
                     relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
-                )) if relay_peer_id == *gateway => {
-                    reserved = Some((*gateway, listener, identified));
-                    break 'gateways;
-                }
+                )) if relay_peer_id == *gateway => accepted = true,
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                     peer_id,
                     info,
                     ..
-                })) if peer_id == *gateway => identified = info.listen_addrs,
+                })) if peer_id == *gateway => identified = Some(info),
                 SwarmEvent::ListenerClosed {
                     listener_id,
                     reason,
@@ -577,23 +642,46 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
                 }
                 _ => {}
             }
+            if accepted && (in_pool || identified.is_some()) {
+                reserved = Some((*gateway, addr.clone(), listener, identified));
+                break 'gateways;
+            }
         }
     }
-    let Some((gateway, listener, identified)) = reserved else {
+    let Some((gateway, dialed, listener, identified)) = reserved else {
         return Err(MixError::new(
             Code::NotConnected,
             format!("no gateway relay granted a reservation within {timeout:?}: {last_error}"),
         ));
     };
-    let Some(gateway_addr) = packet_address(gateway, &pool, &identified) else {
+    let listen_addrs = identified
+        .as_ref()
+        .map_or(&[][..], |i| i.listen_addrs.as_slice());
+    let Some(gateway_addr) = packet_address(gateway, &pool, listen_addrs) else {
         return Err(MixError::new(
             Code::NotConnected,
             format!("the gateway {gateway} has no IPv4 TCP or QUIC address to put in SURBs"),
         ));
     };
+    let serves_rendezvous = identified.as_ref().is_some_and(|i| {
+        i.protocols
+            .iter()
+            .any(|p| p.as_ref() == mix_discovery::PROTOCOL_NAME)
+    });
+    if discover && !serves_rendezvous {
+        return Err(MixError::new(
+            Code::NoRoute,
+            format!(
+                "no mixnodes were given and the gateway {gateway} does not serve Waku rendezvous \
+                 ({}): pass mixnodes, or bootstrap from a relay that serves it",
+                mix_discovery::PROTOCOL_NAME
+            ),
+        ));
+    }
     let circuit = gateway_addr
         .with(Protocol::P2pCircuit)
         .with(Protocol::P2p(me));
+    let static_nodes = pool.clone();
     let sender = Sender::new(rng()?, me, circuit.clone(), pool)?;
     let (commands, commands_rx) = mpsc::unbounded();
     let shared = Rc::new(Shared {
@@ -602,7 +690,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         event_waiters: RefCell::new(Vec::new()),
         closed: Cell::new(false),
         stats: RefCell::new(Stats {
-            pool_size: u32::try_from(sender.client().nodes().count()).unwrap_or(u32::MAX),
+            pool_size: count(sender.client().pool_len()),
             ..Stats::default()
         }),
         rng: RefCell::new(rng()?),
@@ -618,23 +706,78 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         relay: gateway.to_string(),
         address: circuit.to_string(),
     });
-    let driver = Driver {
+    // Lookups may have to dial the gateway again after a lost connection.
+    swarm
+        .behaviour_mut()
+        .rendezvous
+        .add_address(&gateway, dialed.clone());
+    let now = Instant::now();
+    let mut driver = Driver {
         swarm,
         sender,
         shared: Rc::downgrade(&shared),
         pending: HashMap::new(),
         first_hops: HashMap::new(),
         gateway,
-        gateway_listen: bootstrap
-            .iter()
-            .find(|(p, _)| *p == gateway)
-            .map(|(_, a)| a.clone().with(Protocol::P2pCircuit)),
+        gateway_listen: Some(dialed.with(Protocol::P2pCircuit)),
         listener: Some(listener),
         relisten_at: None,
         backoff: Duration::from_secs(1),
+        added: static_nodes.iter().map(|n| n.peer_id).collect(),
+        static_nodes,
+        below_minimum: false,
+        next_tick: now + POOL_TICK,
+        discovery: discover.then(|| Discovery {
+            schedule: Schedule::new(now, false),
+            namespace: mix_discovery::mix_namespace(cluster),
+            in_flight: false,
+            pages: 0,
+            rounds: 0,
+            last_error: None,
+        }),
+        ready: None,
     };
+    if !discover {
+        // The fixed pool is known now.
+        driver.note_pool_changes(true);
+        wasm_bindgen_futures::spawn_local(driver.run(commands_rx));
+        return Ok(MixClient { shared });
+    }
+    let (ready_tx, ready_rx) = oneshot::channel();
+    driver.ready = Some(Ready {
+        done: ready_tx,
+        give_up_at,
+        timeout,
+    });
     wasm_bindgen_futures::spawn_local(driver.run(commands_rx));
-    Ok(MixClient { shared })
+    // On failure `shared` is dropped here, and with it the command channel: the driver stops.
+    match ready_rx.await {
+        Ok(Ok(())) => Ok(MixClient { shared }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(closed()),
+    }
+}
+
+/// Rendezvous lookups at the gateway (only when no fixed pool was given).
+struct Discovery {
+    schedule: Schedule,
+    /// `rs/<cluster>/mix`.
+    namespace: String,
+    /// A lookup round is waiting for a page.
+    in_flight: bool,
+    /// Follow-up pages asked for in this round.
+    pages: usize,
+    /// Rounds finished.
+    rounds: u32,
+    /// Why the last round failed, if it did.
+    last_error: Option<String>,
+}
+
+/// `create` waiting for the first usable pool.
+struct Ready {
+    done: oneshot::Sender<Result<(), MixError>>,
+    give_up_at: Instant,
+    timeout: Duration,
 }
 
 struct Pending {
@@ -655,16 +798,37 @@ struct Driver {
     listener: Option<libp2p::core::transport::ListenerId>,
     relisten_at: Option<Instant>,
     backoff: Duration,
+    /// The `mixnodes` given (put back after a quarantine; they never lapse).
+    static_nodes: Vec<MixNode>,
+    /// Nodes that joined the pool since the last `pool` event.
+    added: Vec<PeerId>,
+    /// Whether the last `pool` event said the pool is below the minimum.
+    below_minimum: bool,
+    /// When lapsed pool entries are next dropped.
+    next_tick: Instant,
+    discovery: Option<Discovery>,
+    ready: Option<Ready>,
 }
 
 impl Driver {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
             let now = Instant::now();
-            let wake = [self.sender.client().next_deadline(), self.relisten_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let lookup_due = self
+                .discovery
+                .as_ref()
+                .filter(|d| !d.in_flight)
+                .map(|d| d.schedule.next_due());
+            let wake = [
+                self.sender.client().next_deadline(),
+                self.relisten_at,
+                Some(self.next_tick),
+                lookup_due,
+                self.ready.as_ref().map(|r| r.give_up_at),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let mut timer = match wake {
                 Some(at) => Delay::new(at.saturating_duration_since(now)).boxed_local(),
                 None => futures::future::pending().boxed_local(),
@@ -688,6 +852,7 @@ impl Driver {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
                 () = timer => self.on_timer(),
             }
+            self.note_pool_changes(false);
         }
     }
 
@@ -778,6 +943,181 @@ impl Driver {
             self.relisten_at = None;
             self.relisten();
         }
+        if self.next_tick <= now {
+            self.next_tick = now + POOL_TICK;
+            let client = self.sender.client_mut();
+            client.expire_nodes(now);
+            for node in &self.static_nodes {
+                if client.restore_node(node.clone(), now) {
+                    self.added.push(node.peer_id);
+                }
+            }
+        }
+        if self
+            .discovery
+            .as_ref()
+            .is_some_and(|d| !d.in_flight && d.schedule.discover_due(now))
+        {
+            self.lookup_round(now);
+        }
+        if self.ready.as_ref().is_some_and(|r| r.give_up_at <= now) {
+            self.give_up();
+        }
+    }
+
+    /// Asks the gateway for the first page of mix nodes.
+    fn lookup_round(&mut self, now: Instant) {
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        d.in_flight = true;
+        d.pages = 0;
+        d.schedule.discovering(now);
+        self.swarm.behaviour_mut().rendezvous.discover(
+            self.gateway,
+            &d.namespace,
+            DISCOVER_PAGE,
+            None,
+        );
+    }
+
+    fn on_rendezvous(&mut self, event: mix_discovery::Event) {
+        let now = Instant::now();
+        match event {
+            mix_discovery::Event::Discovered {
+                peer,
+                records,
+                rejected,
+                cookie,
+                full,
+                ..
+            } if peer == self.gateway => {
+                let Some(d) = self.discovery.as_mut() else {
+                    return;
+                };
+                if rejected > 0 {
+                    tracing::debug!(
+                        rejected,
+                        "rendezvous records without a valid signature or mix key"
+                    );
+                }
+                let client = self.sender.client_mut();
+                for (record, ttl) in records {
+                    match record.mix_node() {
+                        Ok(node) => {
+                            let expires = now + d.schedule.keep_for(ttl);
+                            if client.insert_node_until(node, now, expires) {
+                                self.added.push(record.peer_id);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(peer = %record.peer_id, %error, "a discovered node has no address a packet can carry");
+                        }
+                    }
+                }
+                if full && d.pages < MAX_PAGES {
+                    d.pages += 1;
+                    self.swarm.behaviour_mut().rendezvous.discover(
+                        peer,
+                        &d.namespace,
+                        DISCOVER_PAGE,
+                        cookie,
+                    );
+                } else {
+                    self.lookup_done(now, None);
+                }
+            }
+            mix_discovery::Event::DiscoverFailed { peer, error, .. } if peer == self.gateway => {
+                tracing::debug!(%error, "rendezvous lookup at the gateway failed");
+                self.lookup_done(now, Some(error.to_string()));
+            }
+            _ => {}
+        }
+    }
+
+    /// A lookup round ended: schedule the next, report the pool after the first, and let
+    /// `create` resolve once a path can be built.
+    fn lookup_done(&mut self, now: Instant, error: Option<String>) {
+        let size = self.sender.client().pool_len();
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        d.in_flight = false;
+        d.schedule.discovered(now, size);
+        d.rounds = d.rounds.saturating_add(1);
+        d.last_error = error;
+        let first = d.rounds == 1;
+        self.note_pool_changes(first);
+        if size >= MIN_ROUTE_NODES
+            && let Some(ready) = self.ready.take()
+        {
+            let _ = ready.done.send(Ok(()));
+        }
+    }
+
+    /// `create` ran out of time before the pool could route a request.
+    fn give_up(&mut self) {
+        let Some(ready) = self.ready.take() else {
+            return;
+        };
+        let size = self.sender.client().pool_len();
+        let why = self
+            .discovery
+            .as_ref()
+            .and_then(|d| d.last_error.as_deref())
+            .map(|e| format!(" (the last lookup failed: {e})"))
+            .unwrap_or_default();
+        let namespace = self
+            .discovery
+            .as_ref()
+            .map(|d| d.namespace.as_str())
+            .unwrap_or_default();
+        let _ = ready.done.send(Err(MixError::new(
+            Code::NoRoute,
+            format!(
+                "rendezvous at the gateway {} found {size} mix node(s) in {namespace} within {:?}; \
+                 a path needs {MIN_ROUTE_NODES}{why}",
+                self.gateway, ready.timeout
+            ),
+        )));
+    }
+
+    /// Reports pool changes as a `pool` event (always when `force`), keeps `stats().poolSize`
+    /// current, and warns when the pool falls below nwaku's minimum.
+    fn note_pool_changes(&mut self, force: bool) {
+        let removed = self.sender.client_mut().take_removed();
+        if !force && removed.is_empty() && self.added.is_empty() {
+            return;
+        }
+        let added = std::mem::take(&mut self.added);
+        let size = self.sender.client().pool_len();
+        let below = size < mix_libp2p::MIN_POOL_SIZE;
+        if below && !self.below_minimum {
+            tracing::warn!(
+                pool = size,
+                minimum = mix_libp2p::MIN_POOL_SIZE,
+                "the mix pool is smaller than the minimum: paths are easy to guess"
+            );
+        }
+        self.below_minimum = below;
+        for (peer, why) in &removed {
+            tracing::debug!(%peer, ?why, "a mix node left the pool");
+        }
+        self.with_shared(|s| {
+            s.stats.borrow_mut().pool_size = count(size);
+            s.emit(ClientEvent::Pool {
+                size: count(size),
+                added: added.iter().map(ToString::to_string).collect(),
+                removed: removed
+                    .iter()
+                    .map(|(peer, why)| PoolRemoved {
+                        peer_id: peer.to_string(),
+                        reason: removal_name(*why),
+                    })
+                    .collect(),
+                below_minimum: below,
+            });
+        });
     }
 
     fn relisten(&mut self) {
@@ -801,6 +1141,7 @@ impl Driver {
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(event)) => self.on_rendezvous(event),
             SwarmEvent::Behaviour(BehaviourEvent::Relay(
                 relay::client::Event::ReservationReqAccepted {
                     relay_peer_id,
@@ -880,6 +1221,11 @@ impl Driver {
                 frames,
                 reason,
             } => {
+                // A node that cannot be dialed leaves the pool for a while (a fixed one comes
+                // back after its quarantine, a discovered one when a lookup lists it again).
+                if reason == SendFailure::Dial {
+                    self.sender.client_mut().node_failed(&peer, Instant::now());
+                }
                 let mut failed = Vec::new();
                 if let Some(queue) = self.first_hops.get_mut(&peer) {
                     for _ in 0..frames {

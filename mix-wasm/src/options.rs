@@ -25,9 +25,14 @@ export interface WasmClientOptions {
   /** Gateway relays over WebSocket, each ending in `/p2p/<peer id>`; the first that connects
    * and grants a circuit reservation is the gateway the replies come back through. */
   bootstrap: string[];
-  /** The mix nodes to route through (at least 3 besides the destination). */
-  mixnodes: WasmMixNode[];
-  /** How long to try the gateways, in ms (default 10000). */
+  /** A fixed pool of mix nodes to route through (at least 3; they never expire). Absent or
+   * empty: the pool is found through Waku rendezvous at the gateway and kept fresh. */
+  mixnodes?: WasmMixNode[];
+  /** The Waku cluster whose mix nodes rendezvous finds (namespace `rs/<clusterId>/mix`;
+   * default 2). */
+  clusterId?: number;
+  /** How long `create` may take, in ms (default 10000): reaching a gateway, its reservation
+   * and, without `mixnodes`, the first rendezvous lookup. */
   connectTimeoutMs?: number;
   /** Console log level (default "warn"). */
   logLevel?: "off" | "error" | "warn" | "info" | "debug" | "trace";
@@ -106,11 +111,21 @@ impl ClientOptions {
     pub(crate) fn from_js(value: JsValue) -> Result<Self, MixError> {
         check_keys(
             &value,
-            &["bootstrap", "mixnodes", "connectTimeoutMs", "logLevel"],
+            &[
+                "bootstrap",
+                "mixnodes",
+                "clusterId",
+                "connectTimeoutMs",
+                "logLevel",
+            ],
             "the client options",
         )?;
         let options: Self = serde_wasm_bindgen::from_value(value.clone())?;
         let nodes = js_sys::Reflect::get(&value, &"mixnodes".into()).unwrap_or_default();
+        // Absent (or null) means discovery; anything else is an array (serde checked it).
+        if !js_sys::Array::is_array(&nodes) {
+            return Ok(options);
+        }
         for node in js_sys::Array::from(&nodes).iter() {
             check_keys(
                 &node,
@@ -168,14 +183,19 @@ fn parse_key(text: &str) -> Option<NodePublicKey> {
     Some(NodePublicKey::from_bytes(bytes))
 }
 
+/// The Waku cluster whose mix nodes a client looks up when `clusterId` is not given.
+pub(crate) const DEFAULT_CLUSTER_ID: u16 = 2;
+
 /// The options of `WasmMixClient.create`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ClientOptions {
     /// Gateway multiaddrs.
     pub(crate) bootstrap: Vec<String>,
-    /// The pool.
-    pub(crate) mixnodes: Vec<MixNodeOptions>,
+    /// A static pool; `None` or empty: discover it through rendezvous.
+    pub(crate) mixnodes: Option<Vec<MixNodeOptions>>,
+    /// The Waku cluster of the rendezvous namespace (default 2).
+    pub(crate) cluster_id: Option<u16>,
     /// Gateway connect timeout.
     pub(crate) connect_timeout_ms: Option<u32>,
     /// Log level.

@@ -107,6 +107,11 @@ impl<R: CryptoRng> Sender<R> {
         &self.client
     }
 
+    /// The client, to change its pool.
+    pub(crate) fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
     /// The SURB address.
     pub(crate) fn me(&self) -> &MixNode {
         self.client.me()

@@ -1,7 +1,8 @@
 //! The browser client in headless Chromium against real relays (`tests/browser/run.sh` starts
 //! two `mix-relay testnet`s and passes their pool files in at build time): connect through a
 //! gateway relay, send lightpush through 3 hops, get the reply through a SURB over the circuit
-//! address; the payload cap, timeouts, bad options, and a tampering exit.
+//! address; the payload cap, timeouts, bad options, and a tampering exit; a client given only
+//! a bootstrap address that finds the pool through the gateway's Waku rendezvous.
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -61,12 +62,32 @@ fn options(pool: &str) -> Object {
 }
 
 async fn connect(pool: &str) -> MixClient {
-    let client = JsFuture::from(MixClient::create(options(pool).into()))
+    connect_with(options(pool)).await
+}
+
+async fn connect_with(options: Object) -> MixClient {
+    let client = JsFuture::from(MixClient::create(options.into()))
         .await
         .map_err(|e| error_text(&e))
         .expect("the client connects");
     // The wasm-bindgen class comes back as a JS object; take ownership of it again.
     MixClient::try_from_js_value(client).expect("a WasmMixClient")
+}
+
+/// Options with node 0's WebSocket address as the only bootstrap and no mix nodes: the pool
+/// comes from rendezvous. Also returns how many relays the testnet has.
+fn bootstrap_only(pool: &str) -> (Object, u32) {
+    let full = options(pool);
+    let relays = Array::from(&get(&full, "mixnodes")).length();
+    let opts = Object::new();
+    set(&opts, "bootstrap", get(&full, "bootstrap"));
+    set(
+        &opts,
+        "clusterId",
+        get(&JSON::parse(pool).unwrap(), "cluster_id"),
+    );
+    set(&opts, "logLevel", "warn");
+    (opts, relays)
 }
 
 fn error_text(e: &JsValue) -> String {
@@ -314,4 +335,74 @@ fn the_sans_io_client_builds_and_refuses_foreign_packets() {
         code(&sphinx.open_reply(&packet[1..]).unwrap_err().into()),
         "INVALID_OPTIONS"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_bootstrap_only_client_finds_every_relay_through_rendezvous_and_gets_a_200() {
+    let (opts, relays) = bootstrap_only(POOL);
+    let started = js_sys::Date::now();
+    let client = connect_with(opts).await;
+    let create_ms = js_sys::Date::now() - started;
+    console_log!("bootstrap-only create(), pool filled through rendezvous: {create_ms} ms");
+    // Every relay registers at node 0 and node 0 lists itself: the whole testnet.
+    let stats = client.stats().unwrap();
+    assert_eq!(get(&stats, "poolSize").as_f64(), Some(f64::from(relays)));
+    // The first lookup's `pool` event is queued before create() resolves.
+    let mut pool_event = None;
+    for _ in 0..16 {
+        let event = JsFuture::from(client.next_event()).await.unwrap();
+        if get(&event, "type").as_string().as_deref() == Some("pool") {
+            pool_event = Some(event);
+            break;
+        }
+    }
+    let event = pool_event.expect("a pool event");
+    assert_eq!(get(&event, "size").as_f64(), Some(f64::from(relays)));
+    assert_eq!(Array::from(&get(&event, "added")).length(), relays);
+    assert_eq!(Array::from(&get(&event, "removed")).length(), 0);
+    assert_eq!(get(&event, "belowMinimum").as_bool(), Some(false));
+    let pool = JSON::parse(POOL).unwrap();
+    let added: Vec<String> = Array::from(&get(&event, "added"))
+        .iter()
+        .map(|p| p.as_string().unwrap())
+        .collect();
+    for node in Array::from(&get(&pool, "nodes")).iter() {
+        let peer = get(&node, "peer_id").as_string().unwrap();
+        assert!(added.contains(&peer), "{peer} was not discovered");
+    }
+
+    let response = lightpush(&client, 64)
+        .await
+        .map_err(|e| error_text(&e))
+        .unwrap();
+    assert_eq!(get(&response, "statusCode").as_f64(), Some(200.0));
+    assert!(get(&response, "relayPeerCount").as_f64().unwrap() >= 1.0);
+    JsFuture::from(client.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_bootstrap_only_client_without_mix_nodes_in_its_namespace_is_no_route() {
+    let (opts, _) = bootstrap_only(POOL);
+    // No relay registers in cluster 999's namespace: lookups succeed and find nothing.
+    set(&opts, "clusterId", 999);
+    set(&opts, "connectTimeoutMs", 3000);
+    let started = js_sys::Date::now();
+    let err = JsFuture::from(MixClient::create(opts.into()))
+        .await
+        .unwrap_err();
+    let waited = js_sys::Date::now() - started;
+    assert_eq!(code(&err), "NO_ROUTE", "{}", error_text(&err));
+    assert!(
+        error_text(&err).contains("rs/999/mix"),
+        "{}",
+        error_text(&err)
+    );
+    assert!(waited < 6000.0, "gave up after {waited} ms");
+
+    let (opts, _) = bootstrap_only(POOL);
+    set(&opts, "clusterId", 70_000);
+    let err = JsFuture::from(MixClient::create(opts.into()))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "INVALID_OPTIONS", "{}", error_text(&err));
 }

@@ -2,7 +2,8 @@
 # Every browser suite, in real headless Chromium against real relays:
 #   1. mix-wasm's wasm_bindgen_test suite (mix-wasm/tests/browser.rs): connect through a gateway
 #      relay, lightpush through 3 hops with the reply over the circuit address, the payload cap,
-#      timeouts, bad options, a tampering exit;
+#      timeouts, bad options, a tampering exit, a client given only node 0's address that finds
+#      the pool through Waku rendezvous;
 #   2. the npm package (js/) built from mix-wasm/build.sh, tested through Playwright: the client,
 #      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, and the
 #      example dapp (examples/dapp) built by Vite and driven by a click.

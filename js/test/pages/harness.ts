@@ -186,7 +186,7 @@ const api = {
     clients.set(id, c)
     const seen: Array<{ type: string; detail: unknown; at: number }> = []
     events.set(id, seen)
-    for (const type of ['connected', 'disconnected', 'reservation', 'reservation-lost', 'close']) {
+    for (const type of ['connected', 'disconnected', 'reservation', 'reservation-lost', 'pool', 'close']) {
       c.addEventListener(type, (ev) => {
         seen.push({ type, detail: (ev as CustomEvent).detail, at: performance.now() - t0 })
       })
