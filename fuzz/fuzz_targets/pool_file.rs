@@ -4,7 +4,7 @@
 //! Mode 0 (first byte even) takes the bytes as JSON. Mode 1 builds a pool file from the bytes
 //! (newline-separated fields, four per node), substituting a valid peer id, multiaddr or key
 //! for some fields (bits 1-3 of the first byte), so that `infos` gets past JSON and the peer-id
-//! check.
+//! check; bit 4 adds an `enr` field.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -39,6 +39,8 @@ fn structured(mode: u8, rest: &[u8]) -> PoolFile {
                     field(2)
                 },
                 mixnode: field(3),
+                // With bit 4, the `mixnode` text as the ENR too (reading never parses it).
+                enr: (mode & 16 != 0).then(|| field(3)),
             }
         })
         .collect();

@@ -89,11 +89,16 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
     // The sender knows only node 0 and discovers all 12 (node 0 lists itself), with the keys
     // the relays really hold.
     let client = bootstrap_only_sender(&relays[0]).await;
+    let started = tokio::time::Instant::now();
     let pool = client
         .wait_for_pool(12, Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!(pool.len(), 12, "discovered {} of 12", pool.len());
+    eprintln!(
+        "the sender discovered 12 relays in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     for node in &pool {
         assert_eq!(
             keys.get(&node.peer_id),
@@ -122,7 +127,8 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
     for relay in stopped {
         relay.shutdown().await;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let stopped_at = tokio::time::Instant::now();
+    let deadline = stopped_at + Duration::from_secs(20);
     loop {
         let sender_pool = pool_ids(&client).await;
         let mut left = sender_pool.is_disjoint(&gone);
@@ -131,6 +137,10 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
         }
         if left {
             assert_eq!(sender_pool.len(), 10);
+            eprintln!(
+                "stopped relays left every pool {:.1} s after they stopped",
+                stopped_at.elapsed().as_secs_f64()
+            );
             break;
         }
         assert!(
