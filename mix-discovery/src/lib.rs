@@ -16,4 +16,4 @@ pub use record::{
     DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer,
 };
 pub use registry::{MAX_NAMESPACE_LEN, Page, Refusal, Registry, RegistryConfig};
-pub use schedule::{Backoff, Schedule};
+pub use schedule::{Backoff, LOOKUP_PAGE, MAX_LOOKUP_PAGES, Schedule};

@@ -4,7 +4,16 @@
 
 use std::time::Duration;
 
+use libp2p::PeerId;
+use mix_libp2p::Client;
 use web_time::Instant;
+
+use crate::record::MixRecord;
+
+/// How many registrations one lookup page asks for.
+pub const LOOKUP_PAGE: u64 = 100;
+/// At most this many follow-up pages per rendezvous point per round (10,000 records).
+pub const MAX_LOOKUP_PAGES: usize = 100;
 
 /// A period that doubles after each failure up to a cap and returns to its base on success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +157,31 @@ impl Schedule {
     /// but at least two lookup periods (so one lost lookup does not empty the pool).
     pub fn keep_for(&self, ttl: Duration) -> Duration {
         ttl.max(self.slow.saturating_mul(2))
+    }
+
+    /// Puts discovered records into `client`'s pool, each kept for [`Schedule::keep_for`] its
+    /// TTL. Records without an address a packet can carry are skipped. Returns the peers new
+    /// to the pool.
+    pub fn add_records(
+        &self,
+        client: &mut Client,
+        records: Vec<(MixRecord, Duration)>,
+        now: Instant,
+    ) -> Vec<PeerId> {
+        let mut added = Vec::new();
+        for (record, ttl) in records {
+            match record.mix_node() {
+                Ok(node) => {
+                    if client.insert_node_until(node, now, now + self.keep_for(ttl)) {
+                        added.push(record.peer_id);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(peer = %record.peer_id, %error, "a discovered node has no address a packet can carry");
+                }
+            }
+        }
+        added
     }
 }
 

@@ -16,7 +16,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
 use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
-use mix_discovery::{MixRecord, RegistryConfig, Schedule};
+use mix_discovery::{LOOKUP_PAGE, MAX_LOOKUP_PAGES, MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::Instant;
 use mix_libp2p::client::ReplyOutcome;
 use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, SendOptions};
@@ -933,10 +933,6 @@ struct Discovery {
 const REGISTER_AT: usize = 16;
 /// A round looks up at this many rendezvous points at most, chosen at random.
 const LOOKUP_AT: usize = 4;
-/// How many registrations one lookup page asks for.
-const DISCOVER_PAGE: u64 = 100;
-/// At most this many follow-up pages per rendezvous point per round (10,000 records).
-const MAX_PAGES: usize = 100;
 
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     let mut addr = addr.clone();
@@ -994,9 +990,7 @@ pub fn waku_enr(
 
 /// Unix seconds (a record's sequence number, as nwaku).
 fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    unix_now_ms() / 1000
 }
 
 /// Counts a task in `Node::in_flight` while it lives.
@@ -1300,7 +1294,7 @@ impl Node {
         d.pages = 0;
         let points = d.points.iter().copied().sample(&mut self.rng, LOOKUP_AT);
         for point in points {
-            rendezvous.discover(point, &d.namespace, DISCOVER_PAGE, None);
+            rendezvous.discover(point, &d.namespace, LOOKUP_PAGE, None);
             d.lookups += 1;
         }
         if d.lookups == 0 {
@@ -1341,13 +1335,13 @@ impl Node {
                     self.metrics.discovery_event("record_found");
                 }
                 self.add_records(records, now);
-                if full && self.discovery.pages < MAX_PAGES * LOOKUP_AT {
+                if full && self.discovery.pages < MAX_LOOKUP_PAGES * LOOKUP_AT {
                     self.discovery.pages += 1;
                     let namespace = self.discovery.namespace.clone();
                     self.swarm.behaviour_mut().rendezvous.discover(
                         peer,
                         &namespace,
-                        DISCOVER_PAGE,
+                        LOOKUP_PAGE,
                         cookie,
                     );
                 } else {
@@ -1375,25 +1369,18 @@ impl Node {
         }
     }
 
-    /// Puts discovered records into the pool, each kept for its TTL (at least two lookups).
+    /// Puts discovered records into the pool.
     fn add_records(&mut self, records: Vec<(MixRecord, Duration)>, now: Instant) {
-        let mut new = 0;
-        for (record, ttl) in records {
-            match record.mix_node() {
-                Ok(node) => {
-                    let keep = self.discovery.schedule.keep_for(ttl);
-                    if self.client.insert_node_until(node, now, now + keep) {
-                        new += 1;
-                        tracing::debug!(peer = %record.peer_id, "mix node discovered");
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(peer = %record.peer_id, %error, "discovered node has no usable address");
-                }
-            }
-        }
-        if new > 0 {
-            tracing::info!(new, pool = self.client.pool_len(), "mix nodes discovered");
+        let added = self
+            .discovery
+            .schedule
+            .add_records(&mut self.client, records, now);
+        if !added.is_empty() {
+            tracing::info!(
+                new = added.len(),
+                pool = self.client.pool_len(),
+                "mix nodes discovered"
+            );
         }
         self.metrics.set_pool_size(self.client.pool_len());
     }

@@ -86,10 +86,6 @@ const MAX_EVENTS: usize = 64;
 const MIN_ROUTE_NODES: usize = 3;
 /// How often lapsed pool entries are dropped and quarantined static ones put back.
 const POOL_TICK: Duration = Duration::from_secs(1);
-/// Registrations asked for per rendezvous page.
-const DISCOVER_PAGE: u64 = 100;
-/// Follow-up pages per lookup round at most (10,000 records).
-const MAX_PAGES: usize = 100;
 
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
@@ -976,7 +972,7 @@ impl Driver {
         self.swarm.behaviour_mut().rendezvous.discover(
             self.gateway,
             &d.namespace,
-            DISCOVER_PAGE,
+            mix_discovery::LOOKUP_PAGE,
             None,
         );
     }
@@ -1001,26 +997,16 @@ impl Driver {
                         "rendezvous records without a valid signature or mix key"
                     );
                 }
-                let client = self.sender.client_mut();
-                for (record, ttl) in records {
-                    match record.mix_node() {
-                        Ok(node) => {
-                            let expires = now + d.schedule.keep_for(ttl);
-                            if client.insert_node_until(node, now, expires) {
-                                self.added.push(record.peer_id);
-                            }
-                        }
-                        Err(error) => {
-                            tracing::debug!(peer = %record.peer_id, %error, "a discovered node has no address a packet can carry");
-                        }
-                    }
-                }
-                if full && d.pages < MAX_PAGES {
+                let added = d
+                    .schedule
+                    .add_records(self.sender.client_mut(), records, now);
+                self.added.extend(added);
+                if full && d.pages < mix_discovery::MAX_LOOKUP_PAGES {
                     d.pages += 1;
                     self.swarm.behaviour_mut().rendezvous.discover(
                         peer,
                         &d.namespace,
-                        DISCOVER_PAGE,
+                        mix_discovery::LOOKUP_PAGE,
                         cookie,
                     );
                 } else {
