@@ -121,6 +121,25 @@ export interface LightPushResponse {
   relayPeerCount?: number
   /** The peer id of the service node that answered. */
   servicePeerId: string
+  /** The hops the request and its reply took, and the time each phase took. */
+  trace?: LightPushTrace
+}
+
+/**
+ * Where an answered request went and how long each phase took, measured in the client. Only
+ * this client knows it: no relay sees more than its neighbours.
+ */
+export interface LightPushTrace {
+  /** Out, as peer ids: two intermediates, then the exit (the service node). */
+  hops: string[]
+  /** Back, as peer ids: the two intermediates the answering SURB went through. */
+  replyHops: string[]
+  /** Choosing the path and building the Sphinx packet, in ms. */
+  buildMs: number
+  /** From handing the packet to the first hop until the reply arrived (three hops out, the service, three hops back), in ms. */
+  mixnetMs: number
+  /** Opening the reply, in ms. */
+  openMs: number
 }
 
 /** Counters and recent timings of a client. */
@@ -562,6 +581,16 @@ function copyResponse (res: raw.WasmLightPushResponse): LightPushResponse {
   }
   if (res.statusDesc !== undefined && res.statusDesc !== null) out.statusDesc = res.statusDesc
   if (res.relayPeerCount !== undefined && res.relayPeerCount !== null) out.relayPeerCount = res.relayPeerCount
+  if (res.trace !== undefined && res.trace !== null) {
+    const t = res.trace
+    out.trace = {
+      hops: [...t.hops],
+      replyHops: [...t.replyHops],
+      buildMs: t.buildMs,
+      mixnetMs: t.mixnetMs,
+      openMs: t.openMs
+    }
+  }
   return out
 }
 

@@ -21,6 +21,7 @@ export { MixClient, normaliseMixNode, optionsFromPool } from './client.js'
 export type {
   LightPushRequest,
   LightPushResponse,
+  LightPushTrace,
   LogLevel,
   MixClientEventMap,
   MixClientEventType,

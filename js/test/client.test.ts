@@ -16,7 +16,8 @@ const CONTENT_TOPIC = '/mix-js/1/test/proto'
 const LIGHTPUSH = '/vac/waku/lightpush/3.0.0'
 
 interface ErrorInfo { thrown: true; isMixError: boolean; isError: boolean; name: string; code?: string; message: string; maxLen?: number; hasStack: boolean }
-interface Response { requestId: string; statusCode: number; statusDesc?: string; relayPeerCount?: number; servicePeerId: string }
+interface Trace { hops: string[]; replyHops: string[]; buildMs: number; mixnetMs: number; openMs: number }
+interface Response { requestId: string; statusCode: number; statusDesc?: string; relayPeerCount?: number; servicePeerId: string; trace?: Trace }
 interface Created { id: number; createMs: number; peerId: string; circuitAddress: string; clusterId: number; defaultPubsubTopic: string; events: Array<{ type: string; detail: Record<string, unknown> }> }
 interface PoolDetail { size: number; added: string[]; removed: Array<{ peerId: string; reason: string }>; belowMinimum: boolean }
 
@@ -114,6 +115,18 @@ describe('MixClient in Chromium', { timeout: 600_000 }, () => {
     assert.ok((res.relayPeerCount ?? 0) >= 1, `relayPeerCount ${res.relayPeerCount}`)
     assert.ok(res.requestId.length > 0)
     assert.ok(pool.nodes.some((n) => n.peer_id === res.servicePeerId), `service ${res.servicePeerId} is a pool node`)
+    // The trace: three distinct pool nodes out, ending at the service; two back, not the exit.
+    const t = res.trace
+    assert.ok(t !== undefined, 'a trace')
+    const inPool = (p: string): boolean => pool.nodes.some((n) => n.peer_id === p)
+    assert.equal(t.hops.length, 3)
+    assert.equal(new Set(t.hops).size, 3, `distinct hops ${t.hops.join(' ')}`)
+    assert.ok(t.hops.every(inPool), 'every hop is a pool node')
+    assert.equal(t.hops[2], res.servicePeerId, 'the third hop is the service node')
+    assert.equal(t.replyHops.length, 2)
+    assert.ok(t.replyHops.every(inPool) && !t.replyHops.includes(res.servicePeerId), `reply hops ${t.replyHops.join(' ')}`)
+    for (const phase of [t.buildMs, t.mixnetMs, t.openMs]) assert.ok(Number.isFinite(phase) && phase >= 0, `phase ${phase}`)
+    assert.ok(t.mixnetMs <= r.ms && t.buildMs + t.mixnetMs + t.openMs <= r.ms + 1, `phases ${JSON.stringify(t)} within the ${r.ms} ms call`)
   })
 
   test('lightpush to a chosen service node, with an explicit pubsub topic', async () => {

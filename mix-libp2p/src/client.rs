@@ -188,6 +188,8 @@ pub enum ReplyOutcome {
         request: RequestId,
         /// The response bytes.
         body: Vec<u8>,
+        /// The nodes the answering copy went through, out and back.
+        hops: Box<Hops>,
     },
     /// A SURB id this client does not (or no longer) await: a late duplicate, or not ours.
     Unknown,
@@ -214,7 +216,23 @@ struct PendingRequest {
 struct AwaitedSurb {
     request: RequestId,
     keys: SurbKeys,
-    path: Vec<PeerId>,
+    hops: Hops,
+}
+
+/// The pool nodes one copy of a request went through: what a sender may show its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hops {
+    /// Out: two intermediates, then the exit (the service node in exit == destination mode).
+    pub forward: [PeerId; 3],
+    /// Back, on the SURB that answered: two intermediates, then this client.
+    pub back: [PeerId; 2],
+}
+
+impl Hops {
+    /// Every node, forward then back.
+    pub fn iter(&self) -> impl Iterator<Item = &PeerId> {
+        self.forward.iter().chain(self.back.iter())
+    }
 }
 
 /// How the pool keeps itself fresh (MIX.md §11, WAKU.md §5.2).
@@ -526,7 +544,11 @@ impl Client {
                 hops: [copy.hops[0].hop(), copy.hops[1].hop(), copy.hops[2].hop()],
                 delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
             };
-            let forward: Vec<PeerId> = copy.hops.iter().map(|n| n.peer_id).collect();
+            let forward = [
+                copy.hops[0].peer_id,
+                copy.hops[1].peer_id,
+                copy.hops[2].peer_id,
+            ];
             let mut surbs = Vec::with_capacity(copy.returns.len());
             for back in &copy.returns {
                 let return_route = Route {
@@ -534,13 +556,15 @@ impl Client {
                     delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
                 };
                 let (surb, keys) = Surb::create(rng, &return_route)?;
-                let mut path = forward.clone();
-                path.extend(back.iter().map(|n| n.peer_id));
-                request_path.extend_from_slice(&path);
+                let hops = Hops {
+                    forward,
+                    back: [back[0].peer_id, back[1].peer_id],
+                };
+                request_path.extend(hops.iter().copied());
                 awaited.push(AwaitedSurb {
                     request: id,
                     keys,
-                    path,
+                    hops,
                 });
                 surbs.push(surb);
             }
@@ -702,11 +726,11 @@ impl Client {
         let Some(awaited) = self.surbs.get(&surb_id) else {
             return ReplyOutcome::Unknown;
         };
-        let request = awaited.request;
+        let (request, hops) = (awaited.request, awaited.hops);
         let body = match awaited.keys.open_reply(payload) {
             Ok(body) => {
                 // Every node of the path that brought the reply back works.
-                for peer in &awaited.path {
+                for peer in awaited.hops.iter() {
                     if let Some(meta) = self.meta.get_mut(peer) {
                         meta.strikes = 0;
                     }
@@ -726,7 +750,11 @@ impl Client {
             }
         };
         self.forget(request);
-        ReplyOutcome::Delivered { request, body }
+        ReplyOutcome::Delivered {
+            request,
+            body,
+            hops: Box::new(hops),
+        }
     }
 
     /// Whether `request` still awaits a reply.

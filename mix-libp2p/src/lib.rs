@@ -21,7 +21,7 @@ pub use web_time::Instant;
 
 pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
 pub use client::{
-    Client, ClientError, Destination, MIN_POOL_SIZE, MixNode, Outgoing, PoolConfig, Removal,
+    Client, ClientError, Destination, Hops, MIN_POOL_SIZE, MixNode, Outgoing, PoolConfig, Removal,
     RequestId, SendOptions,
 };
 pub use handler::{FromBehaviour, Handler, ToBehaviour};

@@ -344,6 +344,11 @@ impl RelayHandle {
         &self.metrics
     }
 
+    /// Its counters, to read from another task.
+    pub fn shared_metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// Where its metrics are served, if they are.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
@@ -1537,7 +1542,7 @@ impl Node {
                 surb_id,
                 mut payload,
             } => match self.client.on_reply(surb_id, &mut payload) {
-                ReplyOutcome::Delivered { request, body } => {
+                ReplyOutcome::Delivered { request, body, .. } => {
                     self.metrics.reply_received();
                     if let Some(tx) = self.waiting.remove(&request) {
                         let _ = tx.send(Ok(body));

@@ -75,8 +75,25 @@ pub(crate) fn max_payload(
     Ok(lo)
 }
 
+/// Where an answered request went and how long each phase took, as JS sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Trace {
+    /// The forward hops (two intermediates, then the exit), as peer ids.
+    pub(crate) hops: Vec<String>,
+    /// The reply's hops back to this client's gateway circuit (two intermediates).
+    pub(crate) reply_hops: Vec<String>,
+    /// Choosing the path and building the Sphinx packet(s), in ms.
+    pub(crate) build_ms: f64,
+    /// From handing the packet to the first hop until the reply packet arrived: the three
+    /// hops out, the service at the exit, the three hops back, in ms.
+    pub(crate) mixnet_ms: f64,
+    /// Opening the reply (one SURB's layers), in ms.
+    pub(crate) open_ms: f64,
+}
+
 /// A lightpush response as JS sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Response {
     /// The request's id, echoed.
@@ -91,6 +108,9 @@ pub(crate) struct Response {
     pub(crate) relay_peer_count: Option<u32>,
     /// The service node (the exit) that answered.
     pub(crate) service_peer_id: String,
+    /// The hops the request and its reply took, and the time each phase took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trace: Option<Trace>,
 }
 
 /// Reads the response out of a reply body.
@@ -120,6 +140,7 @@ pub(crate) fn decode_response(
         status_desc: response.status_desc,
         relay_peer_count: response.relay_peer_count,
         service_peer_id: service,
+        trace: None,
     })
 }
 

@@ -31,14 +31,14 @@ use libp2p::{
     websocket_websys, yamux,
 };
 use mix_discovery::Schedule;
-use mix_libp2p::{Client, Instant, MixNode, Removal, RequestId, SendFailure, SendOptions};
+use mix_libp2p::{Client, Hops, Instant, MixNode, Removal, RequestId, SendFailure, SendOptions};
 use mix_waku::{LIGHTPUSH_PROTOCOL, WakuMessage};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::{Code, MixError};
-use crate::lightpush;
+use crate::lightpush::{self, Trace};
 use crate::options::{
     ClientOptions, DEFAULT_CLUSTER_ID, MixNodeOptions, RequestOptions, WakuMessageOptions,
     check_message, now_ms, now_ns, to_js,
@@ -164,7 +164,21 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-type Reply = oneshot::Sender<Result<(PeerId, Vec<u8>), MixError>>;
+type Reply = oneshot::Sender<Result<Delivery, MixError>>;
+
+/// An answered request: who answered, the reply, and how it went.
+pub(crate) struct Delivery {
+    /// The destination (the exit that answered).
+    pub(crate) destination: PeerId,
+    /// The reply bytes.
+    pub(crate) body: Vec<u8>,
+    /// The path and the time each phase took.
+    pub(crate) trace: Trace,
+}
+
+fn millis(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64() * 1000.0
+}
 
 enum Command {
     Send {
@@ -335,10 +349,10 @@ impl MixClient {
         let shared = self.shared.clone();
         let body = body.to_vec();
         future_to_promise(async move {
-            let (_, reply) = request_reply(&shared, codec, body, &request)
+            let delivery = request_reply(&shared, codec, body, &request)
                 .await
                 .map_err(JsValue::from)?;
-            Ok(js_sys::Uint8Array::from(reply.as_slice()).into())
+            Ok(js_sys::Uint8Array::from(delivery.body.as_slice()).into())
         })
     }
 
@@ -449,7 +463,7 @@ async fn request_reply(
     codec: String,
     body: Vec<u8>,
     request: &RequestOptions,
-) -> Result<(PeerId, Vec<u8>), MixError> {
+) -> Result<Delivery, MixError> {
     let options = request.send_options()?;
     let destination = request.destination()?;
     let (reply, rx) = oneshot::channel();
@@ -489,8 +503,11 @@ async fn lightpush_request(
         let max = lightpush::max_payload(pubsub_topic, &template, surbs)?;
         return Err(MixError::too_large("WakuMessage payload", max));
     }
-    let (service, reply) = request_reply(shared, LIGHTPUSH_PROTOCOL.into(), body, request).await?;
-    lightpush::decode_response(&reply, &id, service.to_string())
+    let delivery = request_reply(shared, LIGHTPUSH_PROTOCOL.into(), body, request).await?;
+    let mut response =
+        lightpush::decode_response(&delivery.body, &id, delivery.destination.to_string())?;
+    response.trace = Some(delivery.trace);
+    Ok(response)
 }
 
 /// The gateway's address a packet can carry (IPv4 TCP or QUIC), from the pool or, failing
@@ -776,10 +793,21 @@ struct Ready {
     timeout: Duration,
 }
 
+/// A reply opened by the driver.
+struct Answer {
+    body: Vec<u8>,
+    hops: Box<Hops>,
+    arrived: Instant,
+    opened: Instant,
+}
+
 struct Pending {
     reply: Reply,
     destination: PeerId,
     copies: usize,
+    started: Instant,
+    /// When the packets were built and handed to the first hops.
+    sent: Instant,
 }
 
 struct Driver {
@@ -892,6 +920,7 @@ impl Driver {
                 return;
             }
         };
+        let sent = Instant::now();
         self.with_shared(|s| {
             let mut stats = s.stats.borrow_mut();
             push_sample(&mut stats.build_ms, started);
@@ -903,6 +932,8 @@ impl Driver {
                 reply,
                 destination,
                 copies: outgoing.len(),
+                started,
+                sent,
             },
         );
         for out in outgoing {
@@ -914,15 +945,31 @@ impl Driver {
         }
     }
 
-    fn finish(&mut self, id: RequestId, result: Result<Vec<u8>, MixError>) {
+    /// Answers request `id`: with the reply (its hops, when it arrived and when it was
+    /// opened), or with an error.
+    fn finish(&mut self, id: RequestId, result: Result<Answer, MixError>) {
         for queue in self.first_hops.values_mut() {
             queue.retain(|r| *r != id);
         }
         self.first_hops.retain(|_, q| !q.is_empty());
         if let Some(pending) = self.pending.remove(&id) {
-            let _ = pending
-                .reply
-                .send(result.map(|body| (pending.destination, body)));
+            let result = result.map(|answer| Delivery {
+                destination: pending.destination,
+                body: answer.body,
+                trace: Trace {
+                    hops: answer
+                        .hops
+                        .forward
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    reply_hops: answer.hops.back.iter().map(ToString::to_string).collect(),
+                    build_ms: millis(pending.started, pending.sent),
+                    mixnet_ms: millis(pending.sent, answer.arrived),
+                    open_ms: millis(answer.arrived, answer.opened),
+                },
+            });
+            let _ = pending.reply.send(result);
         }
     }
 
@@ -1180,15 +1227,28 @@ impl Driver {
     fn on_mix(&mut self, event: mix_libp2p::Event) {
         match event {
             mix_libp2p::Event::Received { mut frame, .. } => {
-                let started = Instant::now();
+                let arrived = Instant::now();
                 match self.sender.open(&mut frame.packet, now_ms()) {
-                    Opened::Delivered { request, body } => {
+                    Opened::Delivered {
+                        request,
+                        body,
+                        hops,
+                    } => {
+                        let opened = Instant::now();
                         self.with_shared(|s| {
                             let mut stats = s.stats.borrow_mut();
-                            push_sample(&mut stats.open_ms, started);
+                            push_sample(&mut stats.open_ms, arrived);
                             stats.replies = stats.replies.saturating_add(1);
                         });
-                        self.finish(request, Ok(body));
+                        self.finish(
+                            request,
+                            Ok(Answer {
+                                body,
+                                hops,
+                                arrived,
+                                opened,
+                            }),
+                        );
                     }
                     Opened::Invalid {
                         request,

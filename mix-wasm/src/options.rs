@@ -67,6 +67,21 @@ export interface WasmLightPushResponse {
   statusDesc?: string;
   relayPeerCount?: number;
   servicePeerId: string;
+  /** The hops the request and its reply took, and the time each phase took. */
+  trace?: WasmTrace;
+}
+/** Where an answered request went (peer ids) and how long each phase took (ms). */
+export interface WasmTrace {
+  /** Out: two intermediates, then the exit (the service node). */
+  hops: string[];
+  /** Back: the two intermediates the answering SURB went through. */
+  replyHops: string[];
+  /** Choosing the path and building the Sphinx packet. */
+  buildMs: number;
+  /** Handed to the first hop until the reply arrived: 3 hops out, the service, 3 hops back. */
+  mixnetMs: number;
+  /** Opening the reply. */
+  openMs: number;
 }
 "#;
 

@@ -5,7 +5,8 @@
 use mix_core::{Action, MemoryReplayFilter, NodeSecretKey, PACKET_LEN, ReplayConfig};
 use mix_libp2p::client::ReplyOutcome;
 use mix_libp2p::{
-    Client, Destination, Instant, MixNode, Multiaddr, Outgoing, PeerId, RequestId, SendOptions,
+    Client, Destination, Hops, Instant, MixNode, Multiaddr, Outgoing, PeerId, RequestId,
+    SendOptions,
 };
 use rand_core::{CryptoRng, UnwrapErr};
 
@@ -38,6 +39,8 @@ pub(crate) enum Opened {
         request: RequestId,
         /// The reply bytes.
         body: Vec<u8>,
+        /// The nodes the answering copy went through.
+        hops: Box<Hops>,
     },
     /// A reply of `request` that did not open; `exhausted` when it was the last SURB.
     Invalid {
@@ -173,7 +176,15 @@ impl<R: CryptoRng> Sender<R> {
             return Opened::Ignored;
         };
         match self.client.on_reply(surb_id, payload) {
-            ReplyOutcome::Delivered { request, body } => Opened::Delivered { request, body },
+            ReplyOutcome::Delivered {
+                request,
+                body,
+                hops,
+            } => Opened::Delivered {
+                request,
+                body,
+                hops,
+            },
             ReplyOutcome::Invalid { request, exhausted } => Opened::Invalid { request, exhausted },
             ReplyOutcome::Unknown => Opened::Ignored,
         }

@@ -218,7 +218,7 @@ impl SphinxClient {
             ))
         })?);
         match self.sender.open(&mut buf, now_ms()) {
-            Opened::Delivered { request, body } => to_js(&ReplyOut {
+            Opened::Delivered { request, body, .. } => to_js(&ReplyOut {
                 request_id: id_number(request),
                 body,
             }),

@@ -5,8 +5,10 @@
 #      timeouts, bad options, a tampering exit, a client given only node 0's address that finds
 #      the pool through Waku rendezvous;
 #   2. the npm package (js/) built from mix-wasm/build.sh, tested through Playwright: the client,
-#      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, and the
-#      example dapp (examples/dapp) built by Vite and driven by a click.
+#      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, the
+#      example dapp (examples/dapp) built by Vite and driven by a click, and the README's demo
+#      page (mix-demo with its own testnet: type, Send, status and three hops; a screenshot in
+#      js/test-results/demo-page.png).
 #
 #   tests/browser/run.sh
 #
@@ -15,7 +17,8 @@
 # wasm-bindgen-cli of the Cargo.lock version, Debian's chromium + chromium-driver, the pinned
 # npm packages, binaryen's wasm-opt among them). Exit 0 only if every suite passed.
 #
-# Environment: MIX_RELAY (relay binary; default: cargo build -p mix-relay), KEEP_LOGS=1.
+# Environment: MIX_RELAY (relay binary; default: cargo build -p mix-relay), MIX_DEMO (likewise,
+# mix-demo), KEEP_LOGS=1.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -53,6 +56,11 @@ else
   step "building mix-relay"
   cargo build -q -p mix-relay --locked
   relay_bin="${CARGO_TARGET_DIR:-$root/target}/debug/mix-relay"
+fi
+if [ -z "${MIX_DEMO:-}" ]; then
+  step "building mix-demo (the README's demo server; js/test/demo.test.ts runs it)"
+  cargo build -q -p mix-demo --locked
+  export MIX_DEMO="${CARGO_TARGET_DIR:-$root/target}/debug/mix-demo"
 fi
 work="$(mktemp -d)"
 pids=()
@@ -99,7 +107,7 @@ for dir in js examples/dapp; do
 done
 step "building the wasm for the npm package (mix-wasm/build.sh: full and core-only)"
 mix-wasm/build.sh
-step "js/: Playwright tests of the built package (client, errors, Web Worker, js-waku adapter, Vite dapp)"
-(cd js && MIX_POOL_FILE="$work/honest.json" npm test)
+step "js/: Playwright tests of the built package (client, errors, Web Worker, js-waku adapter, Vite dapp, demo page)"
+(cd js && npm run --silent typecheck && MIX_POOL_FILE="$work/honest.json" npm test)
 
 step "all browser suites passed"

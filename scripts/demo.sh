@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The README's first command: builds what the demo needs, starts a local mixnet of relays on
+# 127.0.0.1 and serves a page (http://127.0.0.1:8080/) that sends Waku lightpush messages
+# through it from the browser.
+#
+#   scripts/demo.sh                        # embedded defaults
+#   scripts/demo.sh --port 9000 --nodes 7  # flags go to mix-demo (see --help)
+#
+# Installs what is missing first: the wasm32 target, wasm-bindgen-cli of the Cargo.lock
+# version, Node.js and npm (Debian packages), the npm package's pinned tools (npm ci in js/).
+# A first run on a fresh machine takes about ten minutes (compiling); later runs start in
+# seconds.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+started=$(date +%s)
+step() { printf '\n[demo %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "1/5 checking tools"
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "installing the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if ! have wasm-bindgen || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wbg_version" ]; then
+  echo "installing wasm-bindgen-cli $wbg_version, the version in Cargo.lock (about 2 minutes)"
+  cargo install wasm-bindgen-cli --version "$wbg_version" --locked
+fi
+if ! have node || ! have npm; then
+  echo "installing Node.js and npm (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+echo "rustc $(rustc --version | awk '{print $2}'), wasm-bindgen $wbg_version, node $(node --version), npm $(npm --version)"
+
+if [ ! -d js/node_modules ]; then
+  step "2/5 installing the npm package's pinned tools (npm ci in js/: TypeScript, binaryen's wasm-opt)"
+  (cd js && npm ci --no-audit --no-fund --loglevel=error)
+else
+  step "2/5 npm tools already installed in js/node_modules"
+fi
+
+step "3/5 compiling the browser client to WebAssembly (mix-wasm; a few minutes the first time)"
+mix-wasm/build.sh full
+
+step "4/5 compiling the npm package's TypeScript (js/dist)"
+(cd js && npm run --silent build)
+
+step "5/5 compiling the relays and the demo server (cargo build --release -p mix-demo)"
+cargo build --release --locked -p mix-demo
+
+step "starting the demo"
+exec "${CARGO_TARGET_DIR:-$root/target}/release/mix-demo" --js-dir "$root/js" "$@"
