@@ -8,7 +8,7 @@
 #
 # Installs what is missing first: the wasm32 target, wasm-bindgen-cli of the Cargo.lock
 # version, Node.js and npm (Debian packages), the npm package's pinned tools (npm ci in js/).
-# A first run on a fresh machine takes about ten minutes (compiling); later runs start in
+# A first run on a fresh 2-core machine takes about 8 minutes (compiling); later runs start in
 # seconds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

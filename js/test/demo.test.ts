@@ -172,6 +172,6 @@ describe('the demo page (mix-demo) in Chromium', { timeout: 300_000 }, () => {
     await statusShown(tp!)
     assert.equal(await page.textContent('#status-code'), '200')
     assert.equal(await page.isVisible('#error'), false)
-    console.log(`    second message (connections open): mixnet ${await page.textContent('#phase-mixnet')}, total ${await page.textContent('#phase-total')}`)
+    console.log(`    second message: mixnet ${await page.textContent('#phase-mixnet')}, total ${await page.textContent('#phase-total')}`)
   })
 })
