@@ -106,6 +106,6 @@ step "interop: stock js-libp2p and js-waku nodes against a mix-relay testnet"
 MIX_RELAY="$PWD/target/debug/mix-relay" interop/run.sh
 
 step "browser: mix-wasm and the npm package in headless Chromium against mix-relay testnets"
-MIX_RELAY="$PWD/target/debug/mix-relay" tests/browser/run.sh
+MIX_RELAY="$PWD/target/debug/mix-relay" MIX_DEMO="$PWD/target/debug/mix-demo" tests/browser/run.sh
 
 step "all tests passed in $(( $(date +%s) - started ))s"

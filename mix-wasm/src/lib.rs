@@ -22,6 +22,8 @@ mod network;
 mod options;
 mod sender;
 mod sphinx;
+#[cfg(all(feature = "network", target_arch = "wasm32"))]
+mod ws;
 
 pub use error::{Code, MixError};
 #[cfg(all(feature = "network", target_arch = "wasm32"))]

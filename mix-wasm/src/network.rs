@@ -44,6 +44,7 @@ use crate::options::{
     check_message, now_ms, now_ns, to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
+use crate::ws::FlushNow;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_NETWORK: &str = r#"
@@ -535,7 +536,9 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
+            // Flushes return at once: see crate::ws.
             Ok(websocket_websys::Transport::default()
+                .map(|connection, _| FlushNow(connection))
                 .upgrade(Version::V1)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default()))
