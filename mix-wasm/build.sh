@@ -21,7 +21,9 @@ want="${1:-all}"
 step() { printf '[mix-wasm] %s\n' "$*"; }
 wasm_opt="$root/js/node_modules/.bin/wasm-opt"
 
-lock_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")"
+# shellcheck source=scripts/tools.sh
+. "$root/scripts/tools.sh"
+lock_version="$(cd "$root" && wasm_bindgen_version)"
 have_version="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" || true
 if [[ "$have_version" != "$lock_version" ]]; then
   echo "[mix-wasm] wasm-bindgen-cli $lock_version is needed (found: ${have_version:-none}):" >&2

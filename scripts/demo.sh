@@ -16,25 +16,14 @@ cd "$root"
 
 started=$(date +%s)
 step() { printf '\n[demo %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 
 step "1/5 checking tools"
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  echo "installing the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if ! have wasm-bindgen || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wbg_version" ]; then
-  echo "installing wasm-bindgen-cli $wbg_version, the version in Cargo.lock (about 2 minutes)"
-  cargo install wasm-bindgen-cli --version "$wbg_version" --locked
-fi
-if ! have node || ! have npm; then
-  echo "installing Node.js and npm (Debian packages)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
-fi
-echo "rustc $(rustc --version | awk '{print $2}'), wasm-bindgen $wbg_version, node $(node --version), npm $(npm --version)"
+ensure_rust_target wasm32-unknown-unknown
+ensure_wasm_bindgen_cli
+ensure_node
+echo "rustc $(rustc --version | awk '{print $2}'), wasm-bindgen $(wasm_bindgen_version), node $(node --version), npm $(npm --version)"
 
 if [ ! -d js/node_modules ]; then
   step "2/5 installing the npm package's pinned tools (npm ci in js/: TypeScript, binaryen's wasm-opt)"

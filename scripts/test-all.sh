@@ -18,31 +18,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 started=$(date +%s)
 step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 
 # --- tools -------------------------------------------------------------------------------
 step "checking tools"
-for target in wasm32-unknown-unknown thumbv7em-none-eabi; do
-  if ! rustup target list --installed | grep -qx "$target"; then
-    echo "installing rust target $target"
-    rustup target add "$target"
-  fi
-done
-
-# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
-wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if [ -z "$wbg_version" ]; then
-  echo "error: no wasm-bindgen in Cargo.lock" >&2
-  exit 1
-fi
-if ! have wasm-bindgen-test-runner || [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$wbg_version" ]; then
-  echo "installing wasm-bindgen-cli $wbg_version (about 2 minutes)"
-  cargo install wasm-bindgen-cli --version "$wbg_version" --locked --quiet
-fi
-if ! have node || ! have npm; then
-  echo "installing Node.js and npm (the wasm-bindgen test runner and the interop tests need them)"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm; else sudo apt-get update -qq && sudo apt-get install -y -qq nodejs npm; fi
-fi
+ensure_rust_target wasm32-unknown-unknown
+ensure_rust_target thumbv7em-none-eabi
+ensure_wasm_bindgen_cli
+ensure_node
 fuzz=yes
 if [ "$FUZZ_SECONDS" = 0 ]; then
   fuzz=no

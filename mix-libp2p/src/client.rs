@@ -544,11 +544,7 @@ impl Client {
                 hops: [copy.hops[0].hop(), copy.hops[1].hop(), copy.hops[2].hop()],
                 delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
             };
-            let forward = [
-                copy.hops[0].peer_id,
-                copy.hops[1].peer_id,
-                copy.hops[2].peer_id,
-            ];
+            let forward = copy.hops.each_ref().map(|n| n.peer_id);
             let mut surbs = Vec::with_capacity(copy.returns.len());
             for back in &copy.returns {
                 let return_route = Route {
@@ -558,7 +554,7 @@ impl Client {
                 let (surb, keys) = Surb::create(rng, &return_route)?;
                 let hops = Hops {
                     forward,
-                    back: [back[0].peer_id, back[1].peer_id],
+                    back: back.each_ref().map(|n| n.peer_id),
                 };
                 request_path.extend(hops.iter().copied());
                 awaited.push(AwaitedSurb {
@@ -617,10 +613,10 @@ impl Client {
             .into_iter()
             .map(|c| {
                 (
-                    [c.hops[0].peer_id, c.hops[1].peer_id, c.hops[2].peer_id],
+                    c.hops.each_ref().map(|n| n.peer_id),
                     c.returns
                         .iter()
-                        .map(|b| [b[0].peer_id, b[1].peer_id])
+                        .map(|b| b.each_ref().map(|n| n.peer_id))
                         .collect(),
                 )
             })

@@ -109,11 +109,11 @@ struct Stats {
     open_ms: VecDeque<f64>,
 }
 
-fn push_sample(samples: &mut VecDeque<f64>, since: Instant) {
+fn push_sample(samples: &mut VecDeque<f64>, ms: f64) {
     if samples.len() == MAX_SAMPLES {
         samples.pop_front();
     }
-    samples.push_back(since.elapsed().as_secs_f64() * 1000.0);
+    samples.push_back(ms);
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -801,15 +801,16 @@ struct Answer {
     body: Vec<u8>,
     hops: Box<Hops>,
     arrived: Instant,
-    opened: Instant,
+    open_ms: f64,
 }
 
 struct Pending {
     reply: Reply,
     destination: PeerId,
     copies: usize,
-    started: Instant,
-    /// When the packets were built and handed to the first hops.
+    /// Choosing the path and building the packets, in ms.
+    build_ms: f64,
+    /// When the packets were handed to the first hops.
     sent: Instant,
 }
 
@@ -924,9 +925,10 @@ impl Driver {
             }
         };
         let sent = Instant::now();
+        let build_ms = millis(started, sent);
         self.with_shared(|s| {
             let mut stats = s.stats.borrow_mut();
-            push_sample(&mut stats.build_ms, started);
+            push_sample(&mut stats.build_ms, build_ms);
             stats.sent = stats.sent.saturating_add(1);
         });
         self.pending.insert(
@@ -935,7 +937,7 @@ impl Driver {
                 reply,
                 destination,
                 copies: outgoing.len(),
-                started,
+                build_ms,
                 sent,
             },
         );
@@ -967,9 +969,9 @@ impl Driver {
                         .map(ToString::to_string)
                         .collect(),
                     reply_hops: answer.hops.back.iter().map(ToString::to_string).collect(),
-                    build_ms: millis(pending.started, pending.sent),
+                    build_ms: pending.build_ms,
                     mixnet_ms: millis(pending.sent, answer.arrived),
-                    open_ms: millis(answer.arrived, answer.opened),
+                    open_ms: answer.open_ms,
                 },
             });
             let _ = pending.reply.send(result);
@@ -1237,10 +1239,10 @@ impl Driver {
                         body,
                         hops,
                     } => {
-                        let opened = Instant::now();
+                        let open_ms = millis(arrived, Instant::now());
                         self.with_shared(|s| {
                             let mut stats = s.stats.borrow_mut();
-                            push_sample(&mut stats.open_ms, arrived);
+                            push_sample(&mut stats.open_ms, open_ms);
                             stats.replies = stats.replies.saturating_add(1);
                         });
                         self.finish(
@@ -1249,7 +1251,7 @@ impl Driver {
                                 body,
                                 hops,
                                 arrived,
-                                opened,
+                                open_ms,
                             }),
                         );
                     }

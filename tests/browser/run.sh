@@ -26,17 +26,13 @@ cd "$root"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-60}"
 started=$(date +%s)
 step() { printf '\n[browser %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 
 # --- tools ------------------------------------------------------------------------------------
 step "checking tools"
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if ! have wasm-bindgen || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wbg_version" ]; then
-  step "installing wasm-bindgen-cli $wbg_version (about 2 minutes)"
-  cargo install wasm-bindgen-cli --version "$wbg_version" --locked --quiet
-fi
+ensure_rust_target wasm32-unknown-unknown
+ensure_wasm_bindgen_cli
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
@@ -44,8 +40,7 @@ have node || missing+=(nodejs)
 have npm || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]} (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  apt_install "${missing[@]}"
 fi
 export CHROMEDRIVER=/usr/bin/chromedriver
 

@@ -78,14 +78,24 @@ struct SeenMessage {
     seq: u64,
     pubsub_topic: String,
     content_topic: String,
-    text: String,
-    /// Unix nanoseconds, as a string (JSON numbers lose precision past 2^53).
-    timestamp_ns: Option<String>,
-    seen_by: Vec<usize>,
-    #[serde(skip)]
-    timestamp: Option<i64>,
-    #[serde(skip)]
+    /// The payload, as text (lossy).
+    #[serde(rename = "text", serialize_with = "lossy_text")]
     payload: Vec<u8>,
+    /// Unix nanoseconds, as a string (JSON numbers lose precision past 2^53).
+    #[serde(rename = "timestampNs", serialize_with = "decimal")]
+    timestamp: Option<i64>,
+    seen_by: Vec<usize>,
+}
+
+fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+fn decimal<S: serde::Serializer>(value: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
 }
 
 struct State {
@@ -93,7 +103,6 @@ struct State {
     pool_json: String,
     relays: Vec<(RelayView, Arc<Metrics>)>,
     seen: Mutex<VecDeque<SeenMessage>>,
-    next_seq: Mutex<u64>,
 }
 
 impl State {
@@ -126,11 +135,8 @@ impl State {
             }
             return false;
         }
-        let seq = {
-            let mut next = self.next_seq.lock().unwrap_or_else(PoisonError::into_inner);
-            *next += 1;
-            *next
-        };
+        // Sequence numbers continue from the newest entry (the queue never empties).
+        let seq = seen.back().map_or(1, |last| last.seq + 1);
         if seen.len() == KEEP_MESSAGES {
             seen.pop_front();
         }
@@ -138,11 +144,9 @@ impl State {
             seq,
             pubsub_topic: topic.to_owned(),
             content_topic: message.content_topic.clone(),
-            text: String::from_utf8_lossy(&message.payload).into_owned(),
-            timestamp_ns: message.timestamp.map(|t| t.to_string()),
+            payload: message.payload.clone(),
             timestamp: message.timestamp,
             seen_by: vec![index],
-            payload: message.payload.clone(),
         });
         true
     }
@@ -227,7 +231,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         pool_json,
         relays: views,
         seen: Mutex::new(VecDeque::new()),
-        next_seq: Mutex::new(0),
     });
     for (index, relay) in relays.iter().enumerate() {
         tokio::spawn(watch(index, relay.subscribe_messages(), Arc::clone(&state)));
@@ -457,6 +460,37 @@ mod tests {
         for bad in ["", "../secret", "a/../../b", "/etc/passwd", "./x"] {
             assert_eq!(package_file(root, "dist", bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn seen_messages_are_counted_once_and_serialised_for_the_page() {
+        let state = State {
+            js_dir: PathBuf::new(),
+            pool_json: String::new(),
+            relays: Vec::new(),
+            seen: Mutex::new(VecDeque::new()),
+        };
+        let message = |text: &str| WakuMessage {
+            payload: text.as_bytes().to_vec(),
+            content_topic: "/a/1/b/proto".into(),
+            timestamp: Some(1_795_297_204_352_000_001),
+            ..WakuMessage::default()
+        };
+        assert!(state.saw(2, "/waku/2/rs/2/0", &message("hi")));
+        assert!(!state.saw(0, "/waku/2/rs/2/0", &message("hi")));
+        assert!(state.saw(1, "/waku/2/rs/2/0", &message("again")));
+        let json = serde_json::to_value(&*state.seen.lock().unwrap()).unwrap();
+        assert_eq!(json[0]["seq"], 1);
+        assert_eq!(json[0]["text"], "hi");
+        assert_eq!(json[0]["timestampNs"], "1795297204352000001");
+        assert_eq!(json[0]["seenBy"], serde_json::json!([0, 2]));
+        assert_eq!(json[1]["seq"], 2);
+        for i in 0..KEEP_MESSAGES {
+            assert!(state.saw(0, "/t", &message(&format!("m{i}"))));
+        }
+        let seen = state.seen.lock().unwrap();
+        assert_eq!(seen.len(), KEEP_MESSAGES);
+        assert_eq!(seen.back().unwrap().seq, 2 + KEEP_MESSAGES as u64);
     }
 
     #[test]
