@@ -44,9 +44,12 @@ export interface PoolFile {
 /** Options of {@link MixClient.create}. */
 export interface MixClientOptions {
   /**
-   * Gateway relays to connect to, as WebSocket multiaddrs with their peer id, e.g.
-   * `/ip4/127.0.0.1/tcp/4001/ws/p2p/16Uiu2…`. The first one that connects and grants a circuit
-   * relay reservation becomes the gateway; the others are fallbacks.
+   * Gateway relays to connect to, as WebTransport or WebSocket multiaddrs, each ending in
+   * `/p2p/<peer id>`: e.g. `/ip4/127.0.0.1/udp/4002/quic-v1/webtransport/certhash/uEi…/p2p/16Uiu2…`
+   * or `/ip4/127.0.0.1/tcp/4001/ws/p2p/16Uiu2…`. Entries naming the same relay are alternatives:
+   * its WebTransport addresses are tried first, its WebSocket ones if those fail. The first relay
+   * that connects and grants a circuit relay reservation becomes the gateway; the others are
+   * fallbacks, tried in the order of their first entry.
    */
   bootstrap: readonly string[]
   /**
@@ -182,8 +185,13 @@ export interface PoolEventDetail {
 
 /** The `detail` of each event a {@link MixClient} dispatches. */
 export interface MixClientEventMap {
-  /** A connection to a peer (gateway or mix node) opened. */
-  connected: { peerId: string }
+  /**
+   * A connection to a peer (gateway or mix node) opened. `address` is its remote multiaddr, and
+   * shows the transport: `…/quic-v1/webtransport/…` (WebTransport) or `…/ws/…`, `…/wss/…`
+   * (WebSocket); just `/p2p/<peer id>` for a reply's last hop, which reaches this client through
+   * the gateway's circuit.
+   */
+  connected: { peerId: string; address: string }
   /** A connection to a peer closed. */
   disconnected: { peerId: string }
   /** The gateway `relay` granted a circuit reservation; replies reach us at `address`. */
@@ -220,7 +228,8 @@ const asyncDispose: typeof Symbol.asyncDispose =
 const PASS = Symbol('MixClient.create')
 
 /**
- * A sender on a libp2p mix network: connects to a gateway relay over WebSocket, holds a circuit
+ * A sender on a libp2p mix network: connects to a gateway relay over WebTransport (or over
+ * WebSocket, where the relay offers no WebTransport address or it fails), holds a circuit
  * reservation there (the address its SURB replies come back to), and sends Sphinx packets
  * through three hops of the pool.
  *
@@ -594,15 +603,29 @@ function copyResponse (res: raw.WasmLightPushResponse): LightPushResponse {
   return out
 }
 
+/** A WebTransport multiaddr with the certificate hashes a browser needs to check the relay. */
+function isWebTransport (addr: string): boolean {
+  return /\/webtransport(\/|$)/.test(addr) && /\/certhash\//.test(addr)
+}
+
+/** A WebSocket multiaddr (`/ws` or `/wss`). */
+function isWebSocket (addr: string): boolean {
+  return /\/wss?(\/|$)/.test(addr)
+}
+
 /**
- * {@link MixClientOptions} from a pool file: every node's WebSocket address as a bootstrap
- * candidate (in file order), every node as a mix node, and the file's cluster id.
+ * {@link MixClientOptions} from a pool file: every node's WebTransport addresses, then its
+ * WebSocket ones, as bootstrap candidates (nodes in file order), every node as a mix node, and
+ * the file's cluster id.
  */
 export function optionsFromPool (pool: PoolFile, extra: Partial<MixClientOptions> = {}): MixClientOptions {
   if (typeof pool !== 'object' || pool === null || !Array.isArray(pool.nodes)) {
     invalid('a pool file is { cluster_id, shards, nodes: [{ peer_id, multiaddrs, mix_public_key }] }')
   }
-  const bootstrap = pool.nodes.flatMap((n) => (Array.isArray(n.multiaddrs) ? n.multiaddrs : []).filter((a) => /\/wss?\//.test(a)))
+  const bootstrap = pool.nodes.flatMap((n) => {
+    const addrs = Array.isArray(n.multiaddrs) ? n.multiaddrs : []
+    return [...addrs.filter(isWebTransport), ...addrs.filter(isWebSocket)]
+  })
   const out: MixClientOptions = { bootstrap, mixnodes: pool.nodes, ...extra }
   if (extra.clusterId === undefined && typeof pool.cluster_id === 'number') out.clusterId = pool.cluster_id
   return out

@@ -64,6 +64,14 @@ pub struct RunArgs {
     /// QUIC-v1 UDP port (none by default).
     #[arg(long)]
     pub quic_port: Option<u16>,
+    /// libp2p WebTransport UDP port (none by default): browsers dial
+    /// `/ip4/…/udp/<port>/quic-v1/webtransport/certhash/…` by IP, no CA certificate needed.
+    #[arg(long)]
+    pub webtransport_port: Option<u16>,
+    /// Seconds between WebTransport certificate rotations (each certificate is valid 12
+    /// days; at most 515,400) [default: 432000, 5 days].
+    #[arg(long)]
+    pub webtransport_rotate_secs: Option<u64>,
     /// An address to advertise (repeatable); required when listening on 0.0.0.0.
     #[arg(long)]
     #[serde(default)]
@@ -114,6 +122,10 @@ impl RunArgs {
             tcp_port: self.tcp_port.or(file.tcp_port),
             ws_port: self.ws_port.or(file.ws_port),
             quic_port: self.quic_port.or(file.quic_port),
+            webtransport_port: self.webtransport_port.or(file.webtransport_port),
+            webtransport_rotate_secs: self
+                .webtransport_rotate_secs
+                .or(file.webtransport_rotate_secs),
             announce: list(self.announce, file.announce),
             relay_via: self.relay_via.or(file.relay_via),
             mixkey: self.mixkey.or(file.mixkey),
@@ -166,6 +178,10 @@ impl RunArgs {
         settings.tcp_port = args.tcp_port.unwrap_or(60000);
         settings.ws_port = args.ws_port;
         settings.quic_port = args.quic_port;
+        settings.webtransport_port = args.webtransport_port;
+        if let Some(secs) = args.webtransport_rotate_secs {
+            settings.webtransport_rotate_every = Duration::from_secs(secs);
+        }
         settings.announce = args.announce;
         settings.relay_via = args.relay_via;
         settings.mixnodes = mixnodes;
@@ -228,6 +244,14 @@ pub struct TestnetArgs {
     /// instead of being given the whole pool.
     #[arg(long)]
     pub discovery: bool,
+    /// Node i also listens on libp2p WebTransport (UDP base-port + 2i; any free port with
+    /// base-port 0), advertised with its certhashes in the pool file.
+    #[arg(long)]
+    pub webtransport: bool,
+    /// Seconds between WebTransport certificate rotations; the pool file is rewritten with
+    /// the new addresses after each [default: 432000, 5 days].
+    #[arg(long)]
+    pub webtransport_rotate_secs: Option<u64>,
 }
 
 impl TestnetArgs {
@@ -245,6 +269,8 @@ impl TestnetArgs {
             mean_delay_ms: 0,
             tamper_replies: false,
             discovery: false,
+            webtransport: false,
+            webtransport_rotate_secs: None,
         }
     }
 }
@@ -395,6 +421,19 @@ pub async fn start_testnet(
     for i in 0..args.nodes {
         let offset = u16::try_from(2 * i).context("too many nodes")?;
         let mut settings = Settings::local();
+        if args.webtransport {
+            // UDP: the TCP port number is free there.
+            settings.webtransport_port = Some(if args.base_port == 0 {
+                0
+            } else {
+                args.base_port
+                    .checked_add(offset)
+                    .context("port out of range")?
+            });
+        }
+        if let Some(secs) = args.webtransport_rotate_secs {
+            settings.webtransport_rotate_every = Duration::from_secs(secs);
+        }
         if args.base_port == 0 {
             settings.ws_port = Some(0);
         } else {
@@ -511,7 +550,7 @@ pub async fn start_testnet(
 pub async fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut interrupts = Interrupts::new()?;
-    let (relays, pool) = start_testnet(&args).await?;
+    let (relays, mut pool) = start_testnet(&args).await?;
     pool.write(&args.pool_file)?;
     eprintln!(
         "[testnet] {} relays ready in {:.1} s; pool written to {}; Ctrl-C to stop",
@@ -519,12 +558,43 @@ pub async fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         args.pool_file.display()
     );
-    interrupts.wait().await;
+    use futures::StreamExt as _;
+    // Rewrite the pool file whenever a relay's addresses change (WebTransport rotations).
+    let changes = futures::stream::select_all(
+        relays
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Box::pin(changes_of(r.watch_addrs()).map(move |()| i))),
+    );
+    let stop = interrupts.wait();
+    tokio::pin!(stop, changes);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(i) = changes.next() => {
+                if let (Some(relay), Some(entry)) = (relays.get(i), pool.nodes.get_mut(i)) {
+                    *entry = PoolNode::from_relay(relay);
+                    pool.write(&args.pool_file)?;
+                    eprintln!("[testnet] node {i}: addresses changed (WebTransport certificate rotation); pool rewritten");
+                }
+            }
+        }
+    }
     eprintln!("[testnet] stopping");
     for relay in relays {
         relay.shutdown().await;
     }
     Ok(())
+}
+
+/// The changes of a watched value, as a stream of `()` (the first value is not a change).
+fn changes_of<T: Send + Sync + 'static>(
+    mut rx: tokio::sync::watch::Receiver<T>,
+) -> impl futures::Stream<Item = ()> + Send {
+    rx.mark_unchanged();
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok().map(|()| ((), rx))
+    })
 }
 
 /// One request's outcome, as `send --json` prints it.

@@ -23,7 +23,7 @@ use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, S
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::seq::IteratorRandom as _;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
 
 use crate::keys::{self, MixNodeEntry, NodeKeys};
@@ -66,6 +66,13 @@ pub struct Settings {
     pub ws_port: Option<u16>,
     /// QUIC-v1 UDP port, if any (0: any).
     pub quic_port: Option<u16>,
+    /// libp2p WebTransport UDP port, if any (0: any): browsers dial
+    /// `/ip4/…/udp/<port>/quic-v1/webtransport/certhash/…/certhash/…` with no CA certificate.
+    pub webtransport_port: Option<u16>,
+    /// How often the WebTransport certificate is replaced (at most 5 days 23 h: each
+    /// certificate is valid 12 days). An address stays dialable for one to two periods, so
+    /// the identify, rendezvous and pool-file copies of it are renewed in time.
+    pub webtransport_rotate_every: Duration,
     /// Addresses to advertise (in SURBs and the pool file); by default the TCP listen address.
     pub announce: Vec<Multiaddr>,
     /// Be reachable through this circuit relay (`/ip4/…/tcp/…/p2p/<relay>`): reserve a slot on
@@ -179,6 +186,8 @@ impl Settings {
             tcp_port: 0,
             ws_port: None,
             quic_port: None,
+            webtransport_port: None,
+            webtransport_rotate_every: DEFAULT_WEBTRANSPORT_ROTATION,
             announce: Vec::new(),
             relay_via: None,
             mixnodes: Vec::new(),
@@ -195,6 +204,19 @@ impl Settings {
             discovery: DiscoverySettings::default(),
         }
     }
+}
+
+/// [`Settings::webtransport_rotate_every`] by default: mix-webtransport's 5 days.
+pub const DEFAULT_WEBTRANSPORT_ROTATION: Duration = Duration::from_secs(5 * 24 * 3600);
+
+/// The WebTransport transport's settings for `settings`.
+fn webtransport_config(
+    key: &libp2p::identity::Keypair,
+    settings: &Settings,
+) -> mix_webtransport::Config {
+    let mut config = mix_webtransport::Config::new(key);
+    config.rotate_every = settings.webtransport_rotate_every;
+    config
 }
 
 /// The libp2p behaviours of a relay.
@@ -306,6 +328,7 @@ impl ExitRequest {
 /// A running relay. Dropping it does not stop the relay; call [`RelayHandle::shutdown`].
 pub struct RelayHandle {
     info: NodeInfo,
+    addrs: watch::Receiver<Vec<Multiaddr>>,
     enr: Option<String>,
     listen: Vec<Multiaddr>,
     metrics: Arc<Metrics>,
@@ -332,6 +355,17 @@ impl RelayHandle {
     /// The peer id.
     pub fn peer_id(&self) -> PeerId {
         self.info.peer_id
+    }
+
+    /// Its advertised addresses now: [`NodeInfo::addrs`] at start, with the WebTransport
+    /// ones replaced as its certificates rotate.
+    pub fn current_addrs(&self) -> Vec<Multiaddr> {
+        self.addrs.borrow().clone()
+    }
+
+    /// Changes of [`Self::current_addrs`].
+    pub fn watch_addrs(&self) -> watch::Receiver<Vec<Multiaddr>> {
+        self.addrs.clone()
     }
 
     /// Every address it listens on, with `/p2p/<peer id>`.
@@ -549,6 +583,24 @@ impl std::fmt::Debug for RelayHandle {
     }
 }
 
+/// The IPv4 address of the first of `addrs` that has one.
+fn first_ipv4(addrs: &[Multiaddr]) -> Option<Ipv4Addr> {
+    addrs.iter().find_map(|a| match a.iter().next() {
+        Some(Protocol::Ip4(ip)) => Some(ip),
+        _ => None,
+    })
+}
+
+/// `addr` as others dial it: an unspecified IP (a 0.0.0.0 listener) replaced by `public`.
+fn public_address(addr: &Multiaddr, public: Option<Ipv4Addr>) -> Multiaddr {
+    addr.iter()
+        .map(|p| match (p, public) {
+            (Protocol::Ip4(ip), Some(public)) if ip.is_unspecified() => Protocol::Ip4(public),
+            (p, _) => p,
+        })
+        .collect()
+}
+
 fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
     if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.clone()
@@ -575,6 +627,7 @@ async fn build_swarm(
     let mix_config = settings.mix.clone();
     let discovery = settings.discovery.clone();
     let idle = settings.idle_timeout;
+    let webtransport = webtransport_config(&identity, settings);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -583,6 +636,7 @@ async fn build_swarm(
             (yamux::Config::default, libp2p_mplex::Config::default),
         )?
         .with_quic()
+        .with_other_transport(|_| mix_webtransport::Transport::new(webtransport))?
         .with_dns()?
         .with_websocket(
             noise::Config::new,
@@ -649,6 +703,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     let metrics = Arc::new(Metrics::new());
     metrics.set_replay_store_size(replay.len());
 
+    if settings.webtransport_port.is_some() {
+        webtransport_config(&keys.identity, &settings)
+            .check()
+            .context("the WebTransport certificate schedule")?;
+    }
     let mut swarm = build_swarm(keys.identity.clone(), &settings).await?;
     let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
     swarm
@@ -668,8 +727,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             .listen_on(ip.clone().with(Protocol::Udp(port)).with(Protocol::QuicV1))
             .context("listening on QUIC")?;
     }
-    let wanted =
-        1 + usize::from(settings.ws_port.is_some()) + usize::from(settings.quic_port.is_some());
+    if let Some(port) = settings.webtransport_port {
+        swarm
+            .listen_on(
+                ip.clone()
+                    .with(Protocol::Udp(port))
+                    .with(Protocol::QuicV1)
+                    .with(Protocol::WebTransport),
+            )
+            .context("listening on WebTransport")?;
+    }
+    let wanted = 1
+        + usize::from(settings.ws_port.is_some())
+        + usize::from(settings.quic_port.is_some())
+        + usize::from(settings.webtransport_port.is_some());
     let mut listen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while listen.len() < wanted {
@@ -727,10 +798,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     } else if settings.announce.is_empty() {
         listen.clone()
     } else {
+        // Announced addresses, plus the WebTransport ones: their certhashes are known only now.
+        let public_ip = first_ipv4(&settings.announce);
         settings
             .announce
             .iter()
             .map(|a| with_p2p(a, peer_id))
+            .chain(
+                listen
+                    .iter()
+                    .filter(|a| mix_webtransport::is_webtransport(a))
+                    .map(|a| public_address(a, public_ip)),
+            )
             .collect()
     };
     for addr in &announce {
@@ -809,8 +888,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             None
         }
     };
+    let (addrs_tx, addrs_rx) = watch::channel(info.addrs.clone());
     let node = Node {
         swarm,
+        addrs: addrs_tx,
+        public_ip: first_ipv4(&settings.announce),
         processor: Processor::new(keys.mix.clone(), replay, settings.delay),
         client,
         lightpush: LightPushService::new(ServiceConfig::new(
@@ -860,6 +942,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     });
     Ok(RelayHandle {
         info,
+        addrs: addrs_rx,
         enr,
         listen,
         metrics,
@@ -885,6 +968,10 @@ struct ExitResult {
 
 struct Node {
     swarm: Swarm<Behaviour>,
+    /// The advertised addresses (see [`RelayHandle::current_addrs`]).
+    addrs: watch::Sender<Vec<Multiaddr>>,
+    /// The IP to advertise for a listener on 0.0.0.0 (the first announced one).
+    public_ip: Option<Ipv4Addr>,
     processor: Processor<PersistentReplayFilter>,
     client: Client,
     lightpush: LightPushService,
@@ -963,7 +1050,11 @@ pub fn waku_enr(
     let mut ip4 = None;
     let mut tcp = None;
     let mut others = Vec::new();
-    for addr in addrs {
+    // WebTransport addresses change with every certificate rotation: not in a long-lived ENR.
+    for addr in addrs
+        .iter()
+        .filter(|a| !mix_webtransport::is_webtransport(a))
+    {
         let plain = without_p2p(addr);
         let parts: Vec<Protocol<'_>> = plain.iter().collect();
         match parts.as_slice() {
@@ -1155,6 +1246,31 @@ impl Node {
         }
     }
 
+    /// A WebTransport listen address came (`added`) or went: its certificates rotated.
+    /// Identify follows the listen addresses by itself; the external address, the rendezvous
+    /// record and [`RelayHandle::current_addrs`] follow here, and the record is registered
+    /// again at once.
+    fn on_webtransport_address(&mut self, address: &Multiaddr, added: bool) {
+        let public = public_address(address, self.public_ip);
+        let full = with_p2p(&public, self.peer_id);
+        if added {
+            tracing::info!(address = %full, "WebTransport address");
+            self.swarm.add_external_address(full.clone());
+            self.discovery.record_addrs.push(public);
+            // Replaces the address of the same listener in one step, so that a reader never
+            // sees the relay without one.
+            let listener = mix_webtransport::without_certhashes(&full);
+            self.addrs.send_modify(|a| {
+                a.retain(|x| mix_webtransport::without_certhashes(x) != listener);
+                a.push(full);
+            });
+            self.discovery.schedule.hurry(Instant::now());
+        } else {
+            self.swarm.remove_external_address(&full);
+            self.discovery.record_addrs.retain(|a| *a != public);
+        }
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Mix(event)) => self.on_mix_event(event),
@@ -1202,6 +1318,16 @@ impl Node {
                 for addr in info.listen_addrs {
                     self.swarm.add_peer_address(peer_id, addr);
                 }
+            }
+            SwarmEvent::NewListenAddr { address, .. }
+                if mix_webtransport::is_webtransport(&address) =>
+            {
+                self.on_webtransport_address(&address, true);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. }
+                if mix_webtransport::is_webtransport(&address) =>
+            {
+                self.on_webtransport_address(&address, false);
             }
             SwarmEvent::ConnectionEstablished { .. } => {
                 self.metrics

@@ -38,11 +38,16 @@ pub struct PoolNode {
 }
 
 impl PoolNode {
-    /// The entry for a running node, with its ENR.
+    /// The entry for a running node, with its ENR and its addresses as they are now (a
+    /// WebTransport address changes when its certificates rotate).
     pub fn from_relay(relay: &crate::RelayHandle) -> Self {
+        let info = NodeInfo {
+            addrs: relay.current_addrs(),
+            ..relay.info().clone()
+        };
         Self {
             enr: relay.enr().map(str::to_owned),
-            ..Self::from_info(relay.info())
+            ..Self::from_info(&info)
         }
     }
 

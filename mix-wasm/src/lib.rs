@@ -1,9 +1,9 @@
 //! The browser sender of the libp2p mix protocol, for wasm-bindgen (STYLE Part 6).
 //!
 //! * `WasmMixClient` (feature `network`, the default, wasm32 only): a libp2p node in the
-//!   browser (WebSocket, Noise, Yamux, circuit-relay client, identify, ping, `/mix/1.0.0`)
-//!   that sends requests, Waku lightpush above all, through the mixnet and opens the SURB
-//!   replies that come back over its gateway relay.
+//!   browser (WebTransport, or WebSocket with Noise and Yamux; circuit-relay client, identify,
+//!   ping, `/mix/1.0.0`) that sends requests, Waku lightpush above all, through the mixnet
+//!   and opens the SURB replies that come back over its gateway relay.
 //! * `SphinxClient` (every build): the same sender without a network, for callers that move
 //!   the packets themselves; built alone, it is the small "core-only" package.
 //! * `WasmMixError`: the one error type, with a stable `code`.
@@ -22,6 +22,7 @@ mod network;
 mod options;
 mod sender;
 mod sphinx;
+mod transports;
 #[cfg(all(feature = "network", target_arch = "wasm32"))]
 mod ws;
 

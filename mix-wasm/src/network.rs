@@ -1,8 +1,11 @@
 //! `WasmMixClient`: a libp2p node in the browser that sends requests through the mixnet and
 //! receives their SURB replies.
 //!
-//! * Transport: libp2p WebSocket (`websocket-websys`), Noise, Yamux; a secp256k1 identity;
-//!   identify and ping; the `/mix/1.0.0` behaviour of `mix-libp2p`.
+//! * Transport: libp2p WebTransport (`webtransport-websys`: QUIC with the relay's certificate
+//!   hashes, Noise, WebTransport's own streams) where a relay offers it, else WebSocket
+//!   (`websocket-websys`, Noise, Yamux); a secp256k1 identity; identify and ping; the
+//!   `/mix/1.0.0` behaviour of `mix-libp2p`. The swarm dials one address at a time, in the
+//!   order of [`crate::transports`]: WebTransport, then WebSocket if it fails.
 //! * Reachability: a browser cannot listen, so it reserves a slot on its gateway relay
 //!   (circuit relay v2) and writes `<gateway TCP address>/p2p/<gateway>/p2p-circuit/p2p/<me>`
 //!   into its SURBs: the last SURB hop dials that, the gateway relays the stream to us, and the
@@ -16,6 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU8;
 use std::rc::Rc;
 use std::sync::Once;
 use std::time::Duration;
@@ -23,12 +27,15 @@ use std::time::Duration;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt as _, StreamExt as _};
 use futures_timer::Delay;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::ListenerId;
+use libp2p::core::transport::timeout::TransportTimeout;
 use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder, Transport as _, identify, identity, noise, ping, relay,
-    websocket_websys, yamux,
+    websocket_websys, webtransport_websys, yamux,
 };
 use mix_discovery::Schedule;
 use mix_libp2p::{Client, Hops, Instant, MixNode, Removal, RequestId, SendFailure, SendOptions};
@@ -44,6 +51,7 @@ use crate::options::{
     check_message, now_ms, now_ns, to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
+use crate::transports;
 use crate::ws::FlushNow;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -51,9 +59,12 @@ const TS_NETWORK: &str = r#"
 /** Why a node left the pool: its rendezvous record lapsed, it could not be dialed, requests
  * through it kept timing out, or a reason this version does not know. */
 export type WasmPoolRemoval = "expired" | "failed" | "strikes" | "other";
-/** What happened to the client's connections, reservation and pool. */
+/** What happened to the client's connections, reservation and pool. `connected.address` is
+ * the remote multiaddr of the new connection: `…/quic-v1/webtransport/…` over WebTransport,
+ * `…/ws/…` or `…/wss/…` over WebSocket, and just `/p2p/<peer id>` for a reply's last hop,
+ * which reaches this client through the gateway's circuit. */
 export type WasmClientEvent =
-  | { type: "connected"; peerId: string }
+  | { type: "connected"; peerId: string; address: string }
   | { type: "disconnected"; peerId: string }
   | { type: "reservation"; relay: string; address: string }
   | { type: "reservation-lost"; relay: string }
@@ -87,6 +98,12 @@ const MAX_EVENTS: usize = 64;
 const MIN_ROUTE_NODES: usize = 3;
 /// How often lapsed pool entries are dropped and quarantined static ones put back.
 const POOL_TICK: Duration = Duration::from_secs(1);
+/// How long a WebTransport dial (QUIC and HTTP/3 handshakes, then Noise) may take before the
+/// swarm gives up on it and dials the relay's next address, its WebSocket one. Without it a
+/// browser whose UDP is dropped on the way waits for its own QUIC handshake timeout.
+const WEBTRANSPORT_DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time `create` gives one gateway (all its addresses) before it moves on.
+const MIN_GATEWAY_SHARE: Duration = Duration::from_secs(2);
 
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
@@ -122,6 +139,8 @@ enum ClientEvent {
     Connected {
         #[serde(rename = "peerId")]
         peer_id: String,
+        /// The remote multiaddr of the connection (shows the transport).
+        address: String,
     },
     Disconnected {
         #[serde(rename = "peerId")]
@@ -531,17 +550,37 @@ fn packet_address(
     })
 }
 
+/// Logs the addresses of `peer` that failed before one connected (WebTransport before a
+/// WebSocket fallback, say).
+fn log_earlier_failures<E: core::fmt::Display>(peer: PeerId, failed: Option<&[(Multiaddr, E)]>) {
+    for (tried, error) in failed.unwrap_or_default() {
+        tracing::debug!(%tried, %error, "an earlier address of {peer} failed");
+    }
+}
+
 fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
     let internal = |e: &dyn core::fmt::Display| MixError::new(Code::Internal, e.to_string());
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
+            // `/quic-v1/webtransport/certhash/…` addresses: the transport runs Noise (bound to
+            // the certificate hashes) itself, and WebTransport streams need no muxer. Every
+            // other address it declines, and the WebSocket stack gets it.
+            let webtransport = TransportTimeout::with_outgoing_timeout(
+                webtransport_websys::Transport::new(webtransport_websys::Config::new(key)),
+                WEBTRANSPORT_DIAL_TIMEOUT,
+            )
+            .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)));
             // Flushes return at once: see crate::ws.
-            Ok(websocket_websys::Transport::default()
+            let websocket = websocket_websys::Transport::default()
                 .map(|connection, _| FlushNow(connection))
                 .upgrade(Version::V1)
                 .authenticate(noise::Config::new(key)?)
-                .multiplex(yamux::Config::default()))
+                .multiplex(yamux::Config::default())
+                .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+            Ok(webtransport
+                .or_transport(websocket)
+                .map(|either, _| either.into_inner()))
         })
         .map_err(|e| internal(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
@@ -557,7 +596,12 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
             rendezvous: mix_discovery::Behaviour::new(mix_discovery::Config::client()),
         })
         .map_err(|e| internal(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        // One address at a time, in the order given (crate::transports): WebSocket is dialed
+        // only when WebTransport failed, and never alongside it.
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(60))
+                .with_dial_concurrency_factor(NonZeroU8::MIN)
+        })
         .build())
 }
 
@@ -589,87 +633,38 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
     let give_up_at = Instant::now() + timeout;
     let key = identity::Keypair::generate_secp256k1();
     let me = key.public().to_peer_id();
-    let mut swarm = build_swarm(key)?;
 
-    // Each gateway gets its share of the timeout (at least 2 s): a refused WebSocket dial is
-    // not always reported, and one dead gateway must not use up the time of the others.
-    let gateways = u32::try_from(bootstrap.len()).unwrap_or(u32::MAX);
-    let per_gateway = (timeout / gateways).max(Duration::from_secs(2));
-    let mut deadline = Delay::new(timeout).fuse();
-    let mut last_error = String::from("no gateway answered");
-    let mut reserved = None;
-    'gateways: for (gateway, addr) in &bootstrap {
-        let listener = match swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
-            Ok(id) => id,
-            Err(e) => {
-                last_error = format!("{addr}: {e}");
-                continue;
-            }
-        };
-        let mut attempt = Delay::new(per_gateway).fuse();
-        let mut accepted = false;
-        let mut identified: Option<identify::Info> = None;
-        // The SURB address needs the gateway's TCP address: from the pool or from identify.
-        let in_pool = pool.iter().any(|n| n.peer_id == *gateway);
-        loop {
-            let event = futures::select! {
-                event = swarm.select_next_some() => event,
-                () = attempt => {
-                    last_error = format!("{addr}: no reservation within {per_gateway:?}");
-                    swarm.remove_listener(listener);
-                    let _ = swarm.disconnect_peer_id(*gateway);
-                    continue 'gateways;
-                }
-                () = deadline => break 'gateways,
-            };
-            match event {
-                SwarmEvent::Behaviour(BehaviourEvent::Relay(
-                    relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
-                )) if relay_peer_id == *gateway => accepted = true,
-                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                    peer_id,
-                    info,
-                    ..
-                })) if peer_id == *gateway => identified = Some(info),
-                SwarmEvent::ListenerClosed {
-                    listener_id,
-                    reason,
-                    ..
-                } if listener_id == listener => {
-                    last_error = match reason {
-                        Ok(()) => format!("{addr}: the reservation was refused"),
-                        Err(e) => format!("{addr}: {e}"),
-                    };
-                    continue 'gateways;
-                }
-                SwarmEvent::ListenerError { listener_id, error } if listener_id == listener => {
-                    last_error = format!("{addr}: {error}");
-                    swarm.remove_listener(listener);
-                    continue 'gateways;
-                }
-                SwarmEvent::OutgoingConnectionError {
-                    peer_id: Some(p),
-                    error,
-                    ..
-                } if p == *gateway => {
-                    last_error = format!("{addr}: {error}");
-                    swarm.remove_listener(listener);
-                    continue 'gateways;
-                }
-                _ => {}
-            }
-            if accepted && (in_pool || identified.is_some()) {
-                reserved = Some((*gateway, addr.clone(), listener, identified));
-                break 'gateways;
-            }
-        }
-    }
-    let Some((gateway, dialed, listener, identified)) = reserved else {
-        return Err(MixError::new(
-            Code::NotConnected,
-            format!("no gateway relay granted a reservation within {timeout:?}: {last_error}"),
-        ));
+    // Entries naming the same relay are one gateway's alternatives (WebTransport first); each
+    // gateway gets its share of the timeout, whichever of its addresses uses it.
+    let gateways = transports::gateway_order(bootstrap);
+    let share = (timeout / count(gateways.len())).max(MIN_GATEWAY_SHARE);
+    let mut search = Search {
+        swarm: build_swarm(key)?,
+        deadline: Delay::new(timeout).fuse(),
+        connections: Vec::new(),
     };
+    let reserved = search.reserve(&gateways, share, &pool).await;
+    let Search {
+        mut swarm,
+        connections,
+        ..
+    } = search;
+    let Reserved {
+        gateway,
+        dialed,
+        listener,
+        identified,
+    } = reserved.map_err(|failures| {
+        let why = if failures.is_empty() {
+            "no gateway answered".to_owned()
+        } else {
+            failures.join("; ")
+        };
+        MixError::new(
+            Code::NotConnected,
+            format!("no gateway relay granted a reservation within {timeout:?}: {why}"),
+        )
+    })?;
     let listen_addrs = identified
         .as_ref()
         .map_or(&[][..], |i| i.listen_addrs.as_slice());
@@ -713,20 +708,29 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         peer_id: me,
         circuit: circuit.clone(),
     });
-    for peer in swarm.connected_peers() {
+    for (peer, address) in &connections {
         shared.emit(ClientEvent::Connected {
             peer_id: peer.to_string(),
+            address: address.to_string(),
         });
     }
     shared.emit(ClientEvent::Reservation {
         relay: gateway.to_string(),
         address: circuit.to_string(),
     });
-    // Lookups may have to dial the gateway again after a lost connection.
-    swarm
-        .behaviour_mut()
-        .rendezvous
-        .add_address(&gateway, dialed.clone());
+    // Lookups may have to dial the gateway again after a lost connection: the address that
+    // worked first, then its others.
+    let others = gateways
+        .iter()
+        .filter(|(peer, _)| *peer == gateway)
+        .flat_map(|(_, addrs)| addrs)
+        .filter(|a| **a != dialed);
+    for addr in std::iter::once(&dialed).chain(others) {
+        swarm
+            .behaviour_mut()
+            .rendezvous
+            .add_address(&gateway, addr.clone());
+    }
     let now = Instant::now();
     let mut driver = Driver {
         swarm,
@@ -772,6 +776,177 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         Ok(Err(e)) => Err(e),
         Err(_) => Err(closed()),
     }
+}
+
+/// A gateway that granted a circuit reservation.
+struct Reserved {
+    gateway: PeerId,
+    /// The address that got it.
+    dialed: Multiaddr,
+    listener: ListenerId,
+    identified: Option<identify::Info>,
+}
+
+/// How one gateway address ended.
+enum Attempt {
+    Reserved(Box<Reserved>),
+    /// This address failed, and why; the gateway's next one may work.
+    Failed(String),
+    /// The gateway's share of the time ran out: the next gateway's turn.
+    ShareUsed,
+    /// `connectTimeoutMs` ran out.
+    OutOfTime,
+}
+
+/// `create`'s search for a gateway: the swarm, the overall deadline, and the connections
+/// opened on the way (their `connected` events go out once the client exists).
+struct Search {
+    swarm: Swarm<Behaviour>,
+    deadline: futures::future::Fuse<Delay>,
+    connections: Vec<(PeerId, Multiaddr)>,
+}
+
+impl Search {
+    /// Tries the gateways in turn, and each gateway's addresses in turn (WebTransport first)
+    /// until one grants a reservation. Each gateway gets `share` of the time, whichever of its
+    /// addresses uses it (at least 2 s: a refused WebSocket dial is not always reported, and
+    /// one dead gateway must not use up the time of the others). Returns the gateway, or what
+    /// went wrong with each address tried.
+    async fn reserve(
+        &mut self,
+        gateways: &[(PeerId, Vec<Multiaddr>)],
+        share: Duration,
+        pool: &[MixNode],
+    ) -> Result<Reserved, Vec<String>> {
+        let mut failures = Vec::new();
+        'gateways: for (gateway, addrs) in gateways {
+            // The SURB address needs the gateway's TCP address: from the pool or from identify.
+            let in_pool = pool.iter().any(|n| n.peer_id == *gateway);
+            let mut budget = Delay::new(share).fuse();
+            for addr in addrs {
+                match self.attempt(*gateway, addr, in_pool, &mut budget).await {
+                    Attempt::Reserved(reserved) => return Ok(*reserved),
+                    Attempt::Failed(why) => failures.push(format!("{addr}: {why}")),
+                    Attempt::ShareUsed => {
+                        failures.push(format!(
+                            "{addr}: no reservation within this gateway's {share:?}"
+                        ));
+                        continue 'gateways;
+                    }
+                    Attempt::OutOfTime => {
+                        failures.push(format!("{addr}: connectTimeoutMs ran out"));
+                        break 'gateways;
+                    }
+                }
+            }
+        }
+        Err(failures)
+    }
+
+    /// Listens on `addr`'s circuit (the relay client dials `addr` and asks for a reservation)
+    /// and waits for the reservation and, unless the pool has the gateway's address, identify.
+    async fn attempt(
+        &mut self,
+        gateway: PeerId,
+        addr: &Multiaddr,
+        in_pool: bool,
+        budget: &mut futures::future::Fuse<Delay>,
+    ) -> Attempt {
+        let swarm = &mut self.swarm;
+        let listener = match swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
+            Ok(id) => id,
+            Err(e) => return Attempt::Failed(error_chain(&e)),
+        };
+        let mut accepted = false;
+        let mut identified: Option<identify::Info> = None;
+        loop {
+            let event = futures::select! {
+                event = swarm.select_next_some() => event,
+                () = &mut *budget => {
+                    swarm.remove_listener(listener);
+                    let _ = swarm.disconnect_peer_id(gateway);
+                    return Attempt::ShareUsed;
+                }
+                () = &mut self.deadline => return Attempt::OutOfTime,
+            };
+            match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Relay(
+                    relay::client::Event::ReservationReqAccepted { relay_peer_id, .. },
+                )) if relay_peer_id == gateway => accepted = true,
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                    peer_id,
+                    info,
+                    ..
+                })) if peer_id == gateway => identified = Some(info),
+                SwarmEvent::ConnectionEstablished {
+                    peer_id,
+                    endpoint,
+                    num_established,
+                    concurrent_dial_errors,
+                    ..
+                } => {
+                    log_earlier_failures(peer_id, concurrent_dial_errors.as_deref());
+                    if num_established.get() == 1 {
+                        self.connections
+                            .push((peer_id, endpoint.get_remote_address().clone()));
+                    }
+                }
+                SwarmEvent::ConnectionClosed {
+                    peer_id,
+                    num_established: 0,
+                    ..
+                } => self.connections.retain(|(p, _)| *p != peer_id),
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } if listener_id == listener => {
+                    return Attempt::Failed(match reason {
+                        // The relay client dropped the listener: the dial failed or the
+                        // connection closed.
+                        Ok(()) => {
+                            "no connection held until the relay answered the reservation".to_owned()
+                        }
+                        Err(e) => error_chain(&e),
+                    });
+                }
+                SwarmEvent::ListenerError { listener_id, error } if listener_id == listener => {
+                    swarm.remove_listener(listener);
+                    return Attempt::Failed(error_chain(&error));
+                }
+                SwarmEvent::OutgoingConnectionError {
+                    peer_id: Some(p),
+                    error,
+                    ..
+                } if p == gateway => {
+                    swarm.remove_listener(listener);
+                    return Attempt::Failed(error.to_string());
+                }
+                _ => {}
+            }
+            if accepted && (in_pool || identified.is_some()) {
+                return Attempt::Reserved(Box::new(Reserved {
+                    gateway,
+                    dialed: addr.clone(),
+                    listener,
+                    identified,
+                }));
+            }
+        }
+    }
+}
+
+/// `error` and its sources, `: `-separated (the relay client's errors keep the reason in
+/// their source).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Rendezvous lookups at the gateway (only when no fixed pool was given).
@@ -823,7 +998,7 @@ struct Driver {
     first_hops: HashMap<PeerId, VecDeque<RequestId>>,
     gateway: PeerId,
     gateway_listen: Option<Multiaddr>,
-    listener: Option<libp2p::core::transport::ListenerId>,
+    listener: Option<ListenerId>,
     relisten_at: Option<Instant>,
     backoff: Duration,
     /// The `mixnodes` given (put back after a quarantine; they never lapse).
@@ -1034,7 +1209,7 @@ impl Driver {
         match event {
             mix_discovery::Event::Discovered {
                 peer,
-                records,
+                mut records,
                 rejected,
                 cookie,
                 full,
@@ -1048,6 +1223,9 @@ impl Driver {
                         rejected,
                         "rendezvous records without a valid signature or mix key"
                     );
+                }
+                for (record, _) in &mut records {
+                    transports::sort_for_dialing(&mut record.addrs);
                 }
                 let added = d
                     .schedule
@@ -1205,14 +1383,21 @@ impl Driver {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                endpoint,
                 num_established,
+                concurrent_dial_errors,
                 ..
-            } if num_established.get() == 1 => {
-                self.with_shared(|s| {
-                    s.emit(ClientEvent::Connected {
-                        peer_id: peer_id.to_string(),
+            } => {
+                log_earlier_failures(peer_id, concurrent_dial_errors.as_deref());
+                if num_established.get() == 1 {
+                    let address = endpoint.get_remote_address().to_string();
+                    self.with_shared(|s| {
+                        s.emit(ClientEvent::Connected {
+                            peer_id: peer_id.to_string(),
+                            address,
+                        });
                     });
-                });
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,

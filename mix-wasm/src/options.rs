@@ -10,11 +10,14 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::error::MixError;
+use crate::transports;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_OPTIONS: &str = r#"
-/** A mix node of the pool: its libp2p peer id (secp256k1), its multiaddrs (a browser dials the
- * `/ws` ones; packets carry the TCP one) and its X25519 mix public key as 64 hex characters. */
+/** A mix node of the pool: its libp2p peer id (secp256k1), its multiaddrs (a browser dials
+ * its WebTransport ones, `/quic-v1/webtransport/certhash/…`, first and its `/ws` or `/wss` ones
+ * if those fail; packets carry the TCP one) and its X25519 mix public key as 64 hex
+ * characters. */
 export interface WasmMixNode {
   peerId: string;
   multiaddrs: string[];
@@ -22,8 +25,10 @@ export interface WasmMixNode {
 }
 /** Options of `WasmMixClient.create`. */
 export interface WasmClientOptions {
-  /** Gateway relays over WebSocket, each ending in `/p2p/<peer id>`; the first that connects
-   * and grants a circuit reservation is the gateway the replies come back through. */
+  /** Gateway relays, as WebTransport (`/quic-v1/webtransport/certhash/…`) or WebSocket
+   * (`/ws`, `/wss`) multiaddrs, each ending in `/p2p/<peer id>`. Entries naming the same peer
+   * are alternatives: WebTransport is tried first, WebSocket if it fails. The first relay that
+   * connects and grants a circuit reservation is the gateway the replies come back through. */
   bootstrap: string[];
   /** A fixed pool of mix nodes to route through (at least 3; they never expire). Absent or
    * empty: the pool is found through Waku rendezvous at the gateway and kept fresh. */
@@ -161,7 +166,7 @@ impl MixNodeOptions {
         nodes.iter().map(Self::to_node).collect()
     }
 
-    /// The pool entry.
+    /// The pool entry, its addresses in the order a browser dials them.
     ///
     /// # Errors
     /// `INVALID_OPTIONS`, naming the field.
@@ -170,7 +175,7 @@ impl MixNodeOptions {
             .peer_id
             .parse()
             .map_err(|e| MixError::invalid(format!("mix node {:?}: peerId: {e}", self.peer_id)))?;
-        let addresses = self
+        let mut addresses = self
             .multiaddrs
             .iter()
             .map(|a| {
@@ -179,6 +184,7 @@ impl MixNodeOptions {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        transports::sort_for_dialing(&mut addresses);
         let key = parse_key(&self.mix_public_key).ok_or_else(|| {
             MixError::invalid(format!(
                 "mix node {peer_id}: mixPublicKey must be 64 hex characters"
@@ -432,6 +438,27 @@ mod tests {
                 .text()
                 .contains("mixPublicKey")
         );
+    }
+
+    #[test]
+    fn pool_entries_list_webtransport_then_websocket_and_keep_their_packet_address() {
+        let peer = "16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF";
+        let hash = "uEiCaDd1Ca1A8IVJ3hsIxIyi11cwxaDKqzVrBkGJbKZU5ng";
+        let tcp = format!("/ip4/127.0.0.1/tcp/4000/p2p/{peer}");
+        let ws = format!("/ip4/127.0.0.1/tcp/4001/ws/p2p/{peer}");
+        let webtransport = format!(
+            "/ip4/127.0.0.1/udp/4002/quic-v1/webtransport/certhash/{hash}/certhash/{hash}/p2p/{peer}"
+        );
+        let node = MixNodeOptions {
+            peer_id: peer.into(),
+            multiaddrs: vec![tcp.clone(), ws.clone(), webtransport.clone()],
+            mix_public_key: "22".repeat(32),
+        }
+        .to_node()
+        .unwrap();
+        let dialed: Vec<String> = node.addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(dialed, [webtransport, ws, tcp.clone()]);
+        assert_eq!(mix_libp2p::to_multiaddr(&node.address).to_string(), tcp);
     }
 
     #[test]

@@ -8,12 +8,14 @@
 #      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, the
 #      example dapp (examples/dapp) built by Vite and driven by a click, and the README's demo
 #      page (mix-demo with its own testnet: type, Send, status and three hops; a screenshot in
-#      js/test-results/demo-page.png).
+#      js/test-results/demo-page.png), and WebTransport (QUIC on): a client given only a relay's
+#      certhash multiaddr lightpushes over WebTransport, addresses from before a certificate
+#      rotation still dial, a failing WebTransport dial falls back to WebSocket.
 #
 #   tests/browser/run.sh
 #
-# Starts two `mix-relay testnet`s on 127.0.0.1 (an honest one, and one whose exits tamper with
-# their replies) and stops them on exit; installs what is missing (the wasm32 target,
+# Starts three `mix-relay testnet`s on 127.0.0.1 (an honest one, one whose exits tamper with
+# their replies, one with WebTransport and fast certificate rotation) and stops them on exit; installs what is missing (the wasm32 target,
 # wasm-bindgen-cli of the Cargo.lock version, Debian's chromium + chromium-driver, the pinned
 # npm packages, binaryen's wasm-opt among them). Exit 0 only if every suite passed.
 #
@@ -78,15 +80,19 @@ start_testnet() { # name nodes extra-args...
     --pool-file "$work/$name.json" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
 }
-step "starting two testnets on 127.0.0.1 (5 honest relays; 4 whose exits tamper with replies)"
+step "starting three testnets on 127.0.0.1 (5 honest relays; 4 whose exits tamper with replies; 5 that also speak WebTransport)"
 start_testnet honest 5
 start_testnet hostile 4 --tamper-replies
+# Relays that also listen on libp2p WebTransport and rotate their certificates every
+# $wt_rotate s (the pool file is rewritten after each rotation): js/test/webtransport.test.ts.
+wt_rotate=15
+start_testnet webtransport 5 --webtransport --webtransport-rotate-secs "$wt_rotate"
 for _ in $(seq 1 120); do
-  [ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && break
+  [ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] && break
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { tail -20 "$work"/*.log >&2; exit 1; }; done
   sleep 0.5
 done
-[ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] || { echo "[browser] testnets not ready" >&2; exit 1; }
+[ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] || { echo "[browser] testnets not ready" >&2; exit 1; }
 
 # --- 1. wasm-bindgen tests in Chromium --------------------------------------------------------
 step "mix-wasm: wasm_bindgen_test suite in headless Chromium"
@@ -103,6 +109,7 @@ done
 step "building the wasm for the npm package (mix-wasm/build.sh: full and core-only)"
 mix-wasm/build.sh
 step "js/: Playwright tests of the built package (client, errors, Web Worker, js-waku adapter, Vite dapp, demo page)"
-(cd js && npm run --silent typecheck && MIX_POOL_FILE="$work/honest.json" npm test)
+(cd js && npm run --silent typecheck && MIX_POOL_FILE="$work/honest.json" \
+  MIX_WT_POOL_FILE="$work/webtransport.json" MIX_WT_ROTATE_SECS="$wt_rotate" npm test)
 
 step "all browser suites passed"

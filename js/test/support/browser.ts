@@ -16,8 +16,14 @@ const ARGS = [
   '--no-first-run'
 ]
 
-export async function launch (): Promise<Browser> {
-  return await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+export interface LaunchOptions {
+  /** Keep QUIC on: WebTransport runs over HTTP/3 (the other suites turn QUIC off). */
+  quic?: boolean
+}
+
+export async function launch (options: LaunchOptions = {}): Promise<Browser> {
+  const args = options.quic === true ? ARGS.filter((a) => a !== '--disable-quic') : ARGS
+  return await chromium.launch({ executablePath: CHROMIUM, args })
 }
 
 export interface TestPage {

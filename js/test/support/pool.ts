@@ -19,11 +19,11 @@ function isLoopback (addr: string): boolean {
   return /^\/ip4\/127\.\d+\.\d+\.\d+\//.test(addr) || addr.startsWith('/ip6/::1/') || addr.startsWith('/dns4/localhost/')
 }
 
-/** Reads and checks `MIX_POOL_FILE`; throws a clear error if it is not set. */
-export function loadPool (): Pool {
-  const file = process.env.MIX_POOL_FILE
+/** Reads and checks the pool file named by `variable` (default `MIX_POOL_FILE`); throws a clear error if it is not set. */
+export function loadPool (variable = 'MIX_POOL_FILE'): Pool {
+  const file = process.env[variable]
   if (file === undefined || file === '') {
-    throw new Error('MIX_POOL_FILE is not set: start a testnet (mix-relay testnet --pool-file FILE) and point MIX_POOL_FILE at FILE')
+    throw new Error(`${variable} is not set: start a testnet (mix-relay testnet --pool-file FILE) and point ${variable} at FILE`)
   }
   const pool = JSON.parse(readFileSync(file, 'utf8')) as Pool
   if (!Array.isArray(pool.nodes) || pool.nodes.length < 4) {
@@ -41,6 +41,13 @@ export function loadPool (): Pool {
 export function wsAddr (node: PoolNode): string {
   const a = node.multiaddrs.find((m) => m.includes('/ws/'))
   if (a === undefined) throw new Error(`no /ws/ address for ${node.peer_id}`)
+  return a
+}
+
+/** The WebTransport multiaddr of a node (with its certhashes), if it has one. */
+export function wtAddr (node: PoolNode): string {
+  const a = node.multiaddrs.find((m) => m.includes('/webtransport/certhash/'))
+  if (a === undefined) throw new Error(`no WebTransport address for ${node.peer_id}`)
   return a
 }
 

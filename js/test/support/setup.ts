@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { Browser } from 'playwright-core'
 
 import { launch } from './browser.js'
+import type { LaunchOptions } from './browser.js'
 import { buildPage, PAGES_OUT, writeHtml } from './pages.js'
 import { DIST, JS_ROOT, WASM_DIR } from './paths.js'
 import { serve } from './server.js'
@@ -31,7 +32,7 @@ export interface Harness {
  * Builds the given page entries (`[name, mode]`), writes an HTML page for each and starts the
  * server (`/pkg/` = js/, `/pages/` = the built pages, plus `extraMounts`) and Chromium.
  */
-export async function startHarness (pages: Array<[string, 'native' | 'bundled']>, extraMounts: Mount[] = []): Promise<Harness> {
+export async function startHarness (pages: Array<[string, 'native' | 'bundled']>, extraMounts: Mount[] = [], launchOptions: LaunchOptions = {}): Promise<Harness> {
   requireBuiltPackage()
   for (const [entry, mode] of pages) {
     await buildPage(entry, mode)
@@ -48,7 +49,7 @@ export async function startHarness (pages: Array<[string, 'native' | 'bundled']>
   })
   let browser: Browser
   try {
-    browser = await launch()
+    browser = await launch(launchOptions)
   } catch (err) {
     await server.close()
     throw err
