@@ -100,6 +100,12 @@ async fn a_native_client_dials_the_advertised_address_and_pings() {
     // The packet address stays TCP; the ENR leaves out the rotating address.
     let node = relay.info().mix_node().unwrap();
     assert_eq!(node.address.transport, mix_core::Transport::Tcp);
+    let enr = mix_discovery::enr::WakuEnr::decode(relay.enr().unwrap()).unwrap();
+    assert!(
+        !enr.multiaddrs.iter().any(is_webtransport),
+        "{:?}",
+        enr.multiaddrs
+    );
     assert!(
         PoolNode::from_relay(&relay)
             .multiaddrs
