@@ -12,7 +12,7 @@
 //   MIX_WT_POOL_FILE=/tmp/wt-pool.json npm run bench:transports
 import { call, inPage, openPage } from '../test/support/browser.js'
 import type { TestPage } from '../test/support/browser.js'
-import { loadPool, wsAddr, wtAddr } from '../test/support/pool.js'
+import { loadPool, singleTransportOptions, wsAddr, wtAddr } from '../test/support/pool.js'
 import type { Pool } from '../test/support/pool.js'
 import { startHarness } from '../test/support/setup.js'
 
@@ -33,16 +33,6 @@ function summary (xs: number[]): string {
   const s = [...xs].sort((a, b) => a - b)
   const f = (x: number): string => x.toFixed(1)
   return `n ${s.length} p50 ${f(quantile(s, 0.5))} p95 ${f(quantile(s, 0.95))} p99 ${f(quantile(s, 0.99))} max ${f(s.at(-1) ?? Number.NaN)} ms`
-}
-
-function options (pool: Pool, kind: Kind): Record<string, unknown> {
-  const keep = kind === 'webtransport' ? (a: string) => !/\/wss?\//.test(a) : (a: string) => !a.includes('/webtransport')
-  return {
-    bootstrap: [kind === 'webtransport' ? wtAddr(pool.nodes[0]!) : wsAddr(pool.nodes[0]!)],
-    mixnodes: pool.nodes.map((n) => ({ ...n, multiaddrs: n.multiaddrs.filter(keep) })),
-    clusterId: pool.cluster_id,
-    logLevel: 'error'
-  }
 }
 
 /** Raw transport set-up to relay 0, in the page: ms per dial. */
@@ -94,7 +84,7 @@ async function main (): Promise<void> {
     for (let c = 0; c < CLIENTS; c++) {
       for (const kind of ['webtransport', 'websocket'] as const) {
         const r = results[kind]
-        const created = await call<{ id: number; createMs: number }>(tp, 'create', options(pool, kind))
+        const created = await call<{ id: number; createMs: number }>(tp, 'create', singleTransportOptions(pool, kind, { logLevel: 'error' }))
         r.create.push(created.createMs)
         for (let i = 0; i < N; i++) {
           const p = await call<{ result: { statusCode?: number; thrown?: boolean; code?: string; message?: string }; ms: number }>(

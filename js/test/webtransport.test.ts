@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 
 import { call, openPage } from './support/browser.js'
 import type { TestPage } from './support/browser.js'
-import { loadPool, wsAddr, wtAddr } from './support/pool.js'
-import type { Pool, PoolNode } from './support/pool.js'
+import { loadPool, singleTransportOptions, wsAddr, wtAddr } from './support/pool.js'
+import type { Pool } from './support/pool.js'
 import { startHarness } from './support/setup.js'
 import type { Harness } from './support/setup.js'
 
@@ -18,27 +18,12 @@ interface Event { type: string; detail: Record<string, unknown>; at: number }
 interface Created { id: number; createMs: number; events: Event[] }
 interface Pushed { result: { statusCode?: number; thrown?: boolean; code?: string; message?: string }; ms: number }
 
-/** The node without its WebSocket addresses: a browser can then reach it only over WebTransport. */
-function withoutWebSocket (node: PoolNode): PoolNode {
-  return { ...node, multiaddrs: node.multiaddrs.filter((a) => !/\/wss?\//.test(a)) }
-}
-
 function certhashes (addr: string): string[] {
   return [...addr.matchAll(/\/certhash\/([^/]+)/g)].map((m) => m[1]!)
 }
 
 function port (addr: string): string {
   return addr.split('/certhash/')[0]!
-}
-
-/** Only a certhash multiaddr for the gateway; only WebTransport (and TCP) for the mix nodes. */
-function webTransportOnly (pool: Pool): Record<string, unknown> {
-  return {
-    bootstrap: [wtAddr(pool.nodes[0]!)],
-    mixnodes: pool.nodes.map(withoutWebSocket),
-    clusterId: pool.cluster_id,
-    logLevel: process.env.MIX_LOG_LEVEL ?? 'warn'
-  }
 }
 
 /** The addresses of the `connected` events to relays (a reply's circuit shows as `/p2p/…`). */
@@ -101,7 +86,7 @@ describe('WebTransport in Chromium', { timeout: 300_000 }, () => {
   })
 
   test('connects with only the certhash multiaddr and lightpushes through the mixnet over WebTransport', async () => {
-    await createOverWebTransport(webTransportOnly(pool0), 'pool as read')
+    await createOverWebTransport(singleTransportOptions(pool0, 'webtransport'), 'pool as read')
   })
 
   test('a certificate rotation does not break new dials: old and new addresses both connect', async () => {
@@ -118,8 +103,8 @@ describe('WebTransport in Chromium', { timeout: 300_000 }, () => {
     assert.equal(port(after0), port(before0), 'same listener')
     assert.equal(certhashes(after0)[0], certhashes(before0)[1], 'the next certificate is now presented')
     // Addresses handed out before the rotation still dial (the relay vouches for them in Noise).
-    await createOverWebTransport(webTransportOnly(pool0), 'pre-rotation addresses')
-    await createOverWebTransport(webTransportOnly(pool1), 'post-rotation addresses')
+    await createOverWebTransport(singleTransportOptions(pool0, 'webtransport'), 'pre-rotation addresses')
+    await createOverWebTransport(singleTransportOptions(pool1, 'webtransport'), 'post-rotation addresses')
   })
 
   test('falls back to WebSocket when the WebTransport dial fails', async () => {

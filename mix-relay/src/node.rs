@@ -187,7 +187,7 @@ impl Settings {
             ws_port: None,
             quic_port: None,
             webtransport_port: None,
-            webtransport_rotate_every: DEFAULT_WEBTRANSPORT_ROTATION,
+            webtransport_rotate_every: mix_webtransport::DEFAULT_ROTATE_EVERY,
             announce: Vec::new(),
             relay_via: None,
             mixnodes: Vec::new(),
@@ -204,19 +204,6 @@ impl Settings {
             discovery: DiscoverySettings::default(),
         }
     }
-}
-
-/// [`Settings::webtransport_rotate_every`] by default: mix-webtransport's 5 days.
-pub const DEFAULT_WEBTRANSPORT_ROTATION: Duration = Duration::from_secs(5 * 24 * 3600);
-
-/// The WebTransport transport's settings for `settings`.
-fn webtransport_config(
-    key: &libp2p::identity::Keypair,
-    settings: &Settings,
-) -> mix_webtransport::Config {
-    let mut config = mix_webtransport::Config::new(key);
-    config.rotate_every = settings.webtransport_rotate_every;
-    config
 }
 
 /// The libp2p behaviours of a relay.
@@ -623,11 +610,11 @@ fn relay_server_config() -> relay::Config {
 async fn build_swarm(
     identity: libp2p::identity::Keypair,
     settings: &Settings,
+    webtransport: mix_webtransport::Config,
 ) -> anyhow::Result<Swarm<Behaviour>> {
     let mix_config = settings.mix.clone();
     let discovery = settings.discovery.clone();
     let idle = settings.idle_timeout;
-    let webtransport = webtransport_config(&identity, settings);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -703,12 +690,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     let metrics = Arc::new(Metrics::new());
     metrics.set_replay_store_size(replay.len());
 
+    let mut webtransport = mix_webtransport::Config::new(&keys.identity);
+    webtransport.rotate_every = settings.webtransport_rotate_every;
     if settings.webtransport_port.is_some() {
-        webtransport_config(&keys.identity, &settings)
+        webtransport
             .check()
             .context("the WebTransport certificate schedule")?;
     }
-    let mut swarm = build_swarm(keys.identity.clone(), &settings).await?;
+    let mut swarm = build_swarm(keys.identity.clone(), &settings, webtransport).await?;
     let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
     swarm
         .listen_on(ip.clone().with(Protocol::Tcp(settings.tcp_port)))
@@ -788,6 +777,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     }
     // The TCP address first: it is what packets and SURBs carry.
     listen.sort_by_key(|a| !matches!(mix_libp2p::from_multiaddr(a, None), Ok(m) if m.transport == mix_core::Transport::Tcp));
+    // The IP a listener on 0.0.0.0 is advertised with.
+    let public_ip = first_ipv4(&settings.announce);
     let announce: Vec<Multiaddr> = if settings.announce.is_empty() && settings.relay_via.is_some() {
         // Reachable only through the relay: advertise the circuit address alone.
         listen
@@ -799,7 +790,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         listen.clone()
     } else {
         // Announced addresses, plus the WebTransport ones: their certhashes are known only now.
-        let public_ip = first_ipv4(&settings.announce);
         settings
             .announce
             .iter()
@@ -892,7 +882,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     let node = Node {
         swarm,
         addrs: addrs_tx,
-        public_ip: first_ipv4(&settings.announce),
+        public_ip,
         processor: Processor::new(keys.mix.clone(), replay, settings.delay),
         client,
         lightpush: LightPushService::new(ServiceConfig::new(

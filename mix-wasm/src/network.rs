@@ -19,7 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU8;
+use std::num::{NonZeroU8, NonZeroU32};
 use std::rc::Rc;
 use std::sync::Once;
 use std::time::Duration;
@@ -27,6 +27,7 @@ use std::time::Duration;
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt as _, StreamExt as _};
 use futures_timer::Delay;
+use libp2p::core::ConnectedPoint;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::ListenerId;
 use libp2p::core::transport::timeout::TransportTimeout;
@@ -550,12 +551,19 @@ fn packet_address(
     })
 }
 
-/// Logs the addresses of `peer` that failed before one connected (WebTransport before a
-/// WebSocket fallback, say).
-fn log_earlier_failures<E: core::fmt::Display>(peer: PeerId, failed: Option<&[(Multiaddr, E)]>) {
+/// The remote address of a new connection if it is the first to `peer` (`None` for a
+/// further one). Logs the addresses of `peer` that failed before it connected (WebTransport
+/// before a WebSocket fallback, say).
+fn first_connection<E: core::fmt::Display>(
+    peer: PeerId,
+    endpoint: &ConnectedPoint,
+    num_established: NonZeroU32,
+    failed: Option<&[(Multiaddr, E)]>,
+) -> Option<Multiaddr> {
     for (tried, error) in failed.unwrap_or_default() {
         tracing::debug!(%tried, %error, "an earlier address of {peer} failed");
     }
+    (num_established.get() == 1).then(|| endpoint.get_remote_address().clone())
 }
 
 fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
@@ -885,10 +893,13 @@ impl Search {
                     concurrent_dial_errors,
                     ..
                 } => {
-                    log_earlier_failures(peer_id, concurrent_dial_errors.as_deref());
-                    if num_established.get() == 1 {
-                        self.connections
-                            .push((peer_id, endpoint.get_remote_address().clone()));
+                    if let Some(address) = first_connection(
+                        peer_id,
+                        &endpoint,
+                        num_established,
+                        concurrent_dial_errors.as_deref(),
+                    ) {
+                        self.connections.push((peer_id, address));
                     }
                 }
                 SwarmEvent::ConnectionClosed {
@@ -1388,9 +1399,13 @@ impl Driver {
                 concurrent_dial_errors,
                 ..
             } => {
-                log_earlier_failures(peer_id, concurrent_dial_errors.as_deref());
-                if num_established.get() == 1 {
-                    let address = endpoint.get_remote_address().to_string();
+                if let Some(address) = first_connection(
+                    peer_id,
+                    &endpoint,
+                    num_established,
+                    concurrent_dial_errors.as_deref(),
+                ) {
+                    let address = address.to_string();
                     self.with_shared(|s| {
                         s.emit(ClientEvent::Connected {
                             peer_id: peer_id.to_string(),

@@ -60,12 +60,9 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let session = self.session.clone();
-        let fut = self
-            .inbound
-            .get_or_insert_with(|| async move { Ok(session.accept_bi().await?) }.boxed());
-        let result = futures::ready!(fut.poll_unpin(cx));
-        self.inbound = None;
-        Poll::Ready(result.map(Stream::new))
+        poll_stream(&mut self.inbound, cx, || {
+            async move { Ok(session.accept_bi().await?) }.boxed()
+        })
     }
 
     fn poll_outbound(
@@ -73,12 +70,9 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let session = self.session.clone();
-        let fut = self
-            .outbound
-            .get_or_insert_with(|| async move { Ok(session.open_bi().await?.await?) }.boxed());
-        let result = futures::ready!(fut.poll_unpin(cx));
-        self.outbound = None;
-        Poll::Ready(result.map(Stream::new))
+        poll_stream(&mut self.outbound, cx, || {
+            async move { Ok(session.open_bi().await?.await?) }.boxed()
+        })
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -94,6 +88,18 @@ impl StreamMuxer for Connection {
         let reason = futures::ready!(self.closed.poll_unpin(cx));
         Poll::Ready(Err(Error::Connection(reason)))
     }
+}
+
+/// Polls the stream future in `slot`, started with `start` if there is none; the slot is
+/// emptied once it yields.
+fn poll_stream(
+    slot: &mut Option<StreamFuture>,
+    cx: &mut Context<'_>,
+    start: impl FnOnce() -> StreamFuture,
+) -> Poll<Result<Stream, Error>> {
+    let result = futures::ready!(slot.get_or_insert_with(start).poll_unpin(cx));
+    *slot = None;
+    Poll::Ready(result.map(Stream::new))
 }
 
 /// A bidirectional WebTransport stream as a libp2p stream.

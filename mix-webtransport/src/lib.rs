@@ -61,6 +61,9 @@ pub use connection::{Connection, Stream};
 use addr::{WebTransportAddr, listen_multiaddr};
 use certs::CertSet;
 
+/// [`Config::rotate_every`] by default: 5 days.
+pub const DEFAULT_ROTATE_EVERY: Duration = Duration::from_secs(5 * 24 * 3600);
+
 /// The HTTP path of a libp2p WebTransport endpoint.
 pub const WEBTRANSPORT_PATH: &str = "/.well-known/libp2p-webtransport";
 /// The query that selects the Noise handshake.
@@ -144,7 +147,7 @@ impl Config {
         Self {
             keypair: keypair.clone(),
             cert_validity: Duration::from_secs(12 * 24 * 3600),
-            rotate_every: Duration::from_secs(5 * 24 * 3600),
+            rotate_every: DEFAULT_ROTATE_EVERY,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(10),
@@ -321,7 +324,6 @@ struct Listener {
     config: Config,
     accept: BoxFuture<'static, IncomingSession>,
     rotation: Pin<Box<tokio::time::Sleep>>,
-    address: Multiaddr,
     pending: VecDeque<TransportEvent<Upgrade, Error>>,
     closing: bool,
     done: bool,
@@ -360,7 +362,7 @@ impl Listener {
         tracing::debug!(%address, "WebTransport listener up");
         let pending = VecDeque::from([TransportEvent::NewAddress {
             listener_id: id,
-            listen_addr: address.clone(),
+            listen_addr: address,
         }]);
         Ok(Self {
             id,
@@ -370,7 +372,6 @@ impl Listener {
             rotation: Box::pin(tokio::time::sleep(config.rotate_every)),
             certs,
             config,
-            address,
             pending,
             closing: false,
             done: false,
@@ -381,14 +382,19 @@ impl Listener {
         self.closing = true;
     }
 
+    /// The address now: the socket and the advertised certhashes.
+    fn address(&self) -> Multiaddr {
+        listen_multiaddr(self.socket, &self.certs.advertised())
+    }
+
     fn rotate(&mut self) -> Result<(), Error> {
+        let old = self.address();
         self.certs.rotate(SystemTime::now())?;
         self.endpoint.reload_config(
             server_config(self.socket, &self.certs, &self.config)?,
             false,
         )?;
-        let address = listen_multiaddr(self.socket, &self.certs.advertised());
-        let old = core::mem::replace(&mut self.address, address.clone());
+        let address = self.address();
         tracing::info!(%address, "WebTransport certificate rotated");
         self.pending.push_back(TransportEvent::AddressExpired {
             listener_id: self.id,
@@ -415,7 +421,7 @@ impl Listener {
         TransportEvent::Incoming {
             listener_id: self.id,
             upgrade,
-            local_addr: self.address.clone(),
+            local_addr: self.address(),
             send_back_addr: listen_multiaddr(remote, &[]),
         }
     }
@@ -475,8 +481,8 @@ impl futures::Stream for Listener {
                     error,
                 }));
             }
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            // The expired and the new address, which the rotation queued.
+            return Poll::Ready(self.pending.pop_front());
         }
         if let Poll::Ready(session) = self.accept.poll_unpin(cx) {
             self.accept = accept_next(&self.endpoint);

@@ -35,11 +35,10 @@ step() { printf '\n[browser %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 step "checking tools"
 ensure_rust_target wasm32-unknown-unknown
 ensure_wasm_bindgen_cli
+ensure_node
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-have node || missing+=(nodejs)
-have npm || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]} (apt)"
   apt_install "${missing[@]}"

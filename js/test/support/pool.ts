@@ -51,6 +51,22 @@ export function wtAddr (node: PoolNode): string {
   return a
 }
 
+/**
+ * Client options that reach relays over one transport only: node[0]'s address of that kind as
+ * the gateway, every node as a mix node without its addresses of the other kind (so first-hop
+ * dials use the same transport).
+ */
+export function singleTransportOptions (pool: Pool, kind: 'webtransport' | 'websocket', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const keep = kind === 'webtransport' ? (a: string) => !/\/wss?\//.test(a) : (a: string) => !a.includes('/webtransport')
+  return {
+    bootstrap: [kind === 'webtransport' ? wtAddr(pool.nodes[0]!) : wsAddr(pool.nodes[0]!)],
+    mixnodes: pool.nodes.map((n) => ({ ...n, multiaddrs: n.multiaddrs.filter(keep) })),
+    clusterId: pool.cluster_id,
+    logLevel: process.env.MIX_LOG_LEVEL ?? 'warn',
+    ...extra
+  }
+}
+
 /** The pubsub topic the testnet serves. */
 export function pubsubTopic (pool: Pool): string {
   return `/waku/2/rs/${pool.cluster_id}/${pool.shards[0] ?? 0}`
