@@ -17,8 +17,14 @@ fn check(stream: &[u8], proof_len: usize) -> Vec<Result<Frame, DropReason>> {
     assert!(results.len() <= stream.len());
     let frames = results.iter().filter(|r| r.is_ok()).count();
     assert!(frames * (PACKET_LEN + proof_len) <= stream.len());
-    // Reading stops at an oversize prefix: nothing follows it.
-    if let Some(i) = results.iter().position(|r| *r == Err(DropReason::Oversize)) {
+    // Reading stops at an oversize or bad prefix and at a truncated frame: nothing follows.
+    let stops = |r: &Result<Frame, DropReason>| {
+        matches!(
+            r,
+            Err(DropReason::Oversize | DropReason::BadPrefix | DropReason::Truncated)
+        )
+    };
+    if let Some(i) = results.iter().position(stops) {
         assert_eq!(i + 1, results.len());
     }
     for result in &results {
@@ -31,7 +37,14 @@ fn check(stream: &[u8], proof_len: usize) -> Vec<Result<Frame, DropReason>> {
                 let again = decode_frames_for_fuzzing(&length_prefixed(&body), proof_len);
                 assert_eq!(again, [Ok(frame.clone())]);
             }
-            Err(reason) => assert!(matches!(reason, DropReason::Length | DropReason::Oversize)),
+            // No deadline here, so nothing stalls.
+            Err(reason) => assert!(matches!(
+                reason,
+                DropReason::Length
+                    | DropReason::Oversize
+                    | DropReason::BadPrefix
+                    | DropReason::Truncated
+            )),
         }
     }
     results

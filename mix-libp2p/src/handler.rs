@@ -120,14 +120,24 @@ impl Handler {
     }
 }
 
-fn inbound_frames(stream: Stream, proof_len: usize) -> BoxStream<'static, Inbound> {
+fn inbound_frames(
+    stream: Stream,
+    proof_len: usize,
+    frame_timeout: std::time::Duration,
+) -> BoxStream<'static, Inbound> {
     futures::stream::unfold(Some(stream), move |state| async move {
         let mut stream = state?;
-        match protocol::read_frame(&mut stream, proof_len).await {
-            Ok(Some(Inbound::Oversize)) => Some((Inbound::Oversize, None)),
-            Ok(Some(item)) => Some((item, Some(stream))),
-            // End of stream, or the peer broke it mid-frame: stop reading this stream.
-            Ok(None) | Err(_) => None,
+        let inbound = protocol::read_frame(&mut stream, proof_len, || {
+            futures_timer::Delay::new(frame_timeout)
+        })
+        .await;
+        match inbound {
+            Inbound::End => None,
+            // Oversize, a bad prefix, a truncated or stalled frame: report it, close the stream.
+            item => {
+                let next = item.continues().then_some(stream);
+                Some((item, next))
+            }
         }
     })
     .boxed()
@@ -179,8 +189,7 @@ impl ConnectionHandler for Handler {
         if let Poll::Ready(Some(item)) = self.inbound.poll_next_unpin(cx) {
             let event = match item {
                 Inbound::Frame(frame) => ToBehaviour::Received(frame),
-                Inbound::WrongLength => ToBehaviour::Dropped(DropReason::Length),
-                Inbound::Oversize => ToBehaviour::Dropped(DropReason::Oversize),
+                other => ToBehaviour::Dropped(other.drop_reason().unwrap_or(DropReason::Length)),
             };
             // Come back for more inbound frames.
             cx.waker().wake_by_ref();
@@ -265,8 +274,11 @@ impl ConnectionHandler for Handler {
                     return;
                 }
                 stream.ignore_for_keep_alive();
-                self.inbound
-                    .push(inbound_frames(stream, self.config.proof_len));
+                self.inbound.push(inbound_frames(
+                    stream,
+                    self.config.proof_len,
+                    self.config.frame_timeout,
+                ));
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
                 protocol: mut stream,

@@ -38,12 +38,14 @@ pub struct Config {
     max_queued_per_peer: usize,
     packets_per_second: u32,
     burst: u32,
+    frame_timeout: std::time::Duration,
 }
 
 impl Config {
     /// The defaults: no per-hop proof (frames of exactly 4608 bytes), at most 8 inbound
-    /// `/mix/1.0.0` streams per connection, at most 1024 frames queued per peer, and at most
-    /// 5000 packets per second from one peer with bursts of 5000.
+    /// `/mix/1.0.0` streams per connection, at most 1024 frames queued per peer, at most
+    /// 5000 packets per second from one peer with bursts of 5000, and 10 s for a frame to
+    /// arrive whole once its first byte has.
     pub fn new() -> Self {
         Self {
             proof_len: 0,
@@ -51,6 +53,7 @@ impl Config {
             max_queued_per_peer: 1024,
             packets_per_second: 5000,
             burst: 5000,
+            frame_timeout: std::time::Duration::from_secs(10),
         }
     }
 
@@ -81,6 +84,13 @@ impl Config {
         self
     }
 
+    /// How long a frame may take to arrive once its first byte has; a slower one closes the
+    /// stream ([`DropReason::Stalled`]). Waiting between frames has no limit.
+    pub fn with_frame_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
     /// The proof size frames carry.
     pub fn proof_len(&self) -> usize {
         self.proof_len
@@ -105,6 +115,13 @@ pub enum DropReason {
     StreamLimit,
     /// A packet beyond the peer's rate limit.
     RateLimited,
+    /// A length prefix that is not a minimal unsigned varint: the stream was closed.
+    BadPrefix,
+    /// The stream ended or broke part-way through a frame.
+    Truncated,
+    /// A frame began but did not finish within the frame timeout (a slow-loris peer): the
+    /// stream was closed.
+    Stalled,
 }
 
 /// Why outgoing frames were not delivered.

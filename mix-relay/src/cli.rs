@@ -108,6 +108,13 @@ pub struct RunArgs {
     /// Packets per second accepted from one peer [default: 5000].
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Seconds a /mix/1.0.0 frame may take to arrive once its first byte has; slower streams
+    /// are closed (slow-loris peers) [default: 10].
+    #[arg(long)]
+    pub frame_timeout_secs: Option<u64>,
+    /// Established connections one peer may hold [default: 8].
+    #[arg(long)]
+    pub max_connections_per_peer: Option<u32>,
 }
 
 impl RunArgs {
@@ -136,6 +143,10 @@ impl RunArgs {
             metrics: self.metrics.or(file.metrics),
             mean_delay_ms: self.mean_delay_ms.or(file.mean_delay_ms),
             rate_limit: self.rate_limit.or(file.rate_limit),
+            frame_timeout_secs: self.frame_timeout_secs.or(file.frame_timeout_secs),
+            max_connections_per_peer: self
+                .max_connections_per_peer
+                .or(file.max_connections_per_peer),
         }
     }
 
@@ -196,6 +207,14 @@ impl RunArgs {
         settings.delay = delay_strategy(args.mean_delay_ms.unwrap_or(0));
         if let Some(rate) = args.rate_limit {
             settings.mix = settings.mix.with_rate_limit(rate, rate.max(1));
+        }
+        if let Some(secs) = args.frame_timeout_secs {
+            anyhow::ensure!(secs > 0, "--frame-timeout-secs must be at least 1");
+            settings.mix = settings.mix.with_frame_timeout(Duration::from_secs(secs));
+        }
+        if let Some(n) = args.max_connections_per_peer {
+            anyhow::ensure!(n > 0, "--max-connections-per-peer must be at least 1");
+            settings.max_connections_per_peer = n;
         }
         Ok(settings)
     }

@@ -41,6 +41,12 @@ pub enum DropReason {
     Length,
     /// The frame's length prefix is above the maximum; the stream was closed.
     Oversize,
+    /// The frame's length prefix is not a minimal unsigned varint; the stream was closed.
+    BadPrefix,
+    /// The stream ended or broke part-way through a frame.
+    Truncated,
+    /// A frame began but did not finish in time (a slow-loris peer); the stream was closed.
+    Stalled,
     /// The replay tag was seen before.
     Replay,
     /// The MAC or the α point check failed.
@@ -65,9 +71,12 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 15] = [
         Self::Length,
         Self::Oversize,
+        Self::BadPrefix,
+        Self::Truncated,
+        Self::Stalled,
         Self::Replay,
         Self::Rejected,
         Self::Malformed,
@@ -85,6 +94,9 @@ impl DropReason {
         match self {
             Self::Length => "length",
             Self::Oversize => "oversize",
+            Self::BadPrefix => "bad_prefix",
+            Self::Truncated => "truncated",
+            Self::Stalled => "stalled",
             Self::Replay => "replay",
             Self::Rejected => "rejected",
             Self::Malformed => "malformed",
@@ -196,6 +208,7 @@ pub struct Metrics {
     delay_queue_depth: Gauge,
     replay_store_size: Gauge,
     connected_peers: Gauge,
+    connections_denied: Counter,
     pool_size: Gauge,
     lightpush: Family<StatusLabel, Counter>,
     relay_received: Counter,
@@ -229,6 +242,7 @@ impl Metrics {
             delay_queue_depth: Gauge::default(),
             replay_store_size: Gauge::default(),
             connected_peers: Gauge::default(),
+            connections_denied: Counter::default(),
             pool_size: Gauge::default(),
             lightpush: Family::default(),
             relay_received: Counter::default(),
@@ -287,6 +301,11 @@ impl Metrics {
             "mix_connected_peers",
             "Connected libp2p peers",
             m.connected_peers.clone(),
+        );
+        registry.register(
+            "mix_connections_denied",
+            "Incoming connections refused by the connection limits (per peer, in total, pending)",
+            m.connections_denied.clone(),
         );
         registry.register(
             "mix_pool_size",
@@ -353,6 +372,16 @@ impl Metrics {
     /// A packet was dropped for `reason`.
     pub fn dropped(&self, reason: DropReason) {
         self.dropped.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// An incoming connection was refused by the connection limits.
+    pub fn connection_denied(&self) {
+        self.connections_denied.inc();
+    }
+
+    /// How many incoming connections the connection limits refused.
+    pub fn connections_denied_count(&self) -> u64 {
+        self.connections_denied.get()
     }
 
     /// How many packets were dropped for `reason`.

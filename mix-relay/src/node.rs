@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, IdentTopic, TopicHash};
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
 use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
 use mix_discovery::{LOOKUP_PAGE, MAX_LOOKUP_PAGES, MixRecord, RegistryConfig, Schedule};
@@ -100,6 +101,11 @@ pub struct Settings {
     pub forward_timeout: Duration,
     /// How long idle connections stay open.
     pub idle_timeout: Duration,
+    /// Established connections one peer may hold (both directions together); more are
+    /// refused and counted in `mix_connections_denied_total`.
+    pub max_connections_per_peer: u32,
+    /// Established incoming connections in total; more are refused and counted.
+    pub max_incoming_connections: u32,
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
     /// payload after building it (a tampering exit). Never set in production.
     pub tamper_replies: bool,
@@ -200,6 +206,8 @@ impl Settings {
             replay: ReplayConfig::default(),
             forward_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            max_connections_per_peer: 8,
+            max_incoming_connections: 4096,
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
         }
@@ -209,6 +217,7 @@ impl Settings {
 /// The libp2p behaviours of a relay.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
     mix: mix_libp2p::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -599,6 +608,9 @@ fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
 /// The circuit-relay v2 server limits. libp2p's defaults (2 min, 128 KiB per circuit) suit
 /// hole punching, not a browser that receives mix replies through us: a circuit lives an hour
 /// and carries up to 64 MiB (about 14,000 packets) before it must be re-established.
+/// Incoming connections still in their handshake, at most.
+const MAX_PENDING_INCOMING: u32 = 256;
+
 fn relay_server_config() -> relay::Config {
     relay::Config {
         max_circuit_duration: Duration::from_secs(3600),
@@ -615,6 +627,8 @@ async fn build_swarm(
     let mix_config = settings.mix.clone();
     let discovery = settings.discovery.clone();
     let idle = settings.idle_timeout;
+    let max_per_peer = settings.max_connections_per_peer.max(1);
+    let max_incoming = settings.max_incoming_connections.max(1);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -637,6 +651,12 @@ async fn build_swarm(
         .with_behaviour(|key, relay_client| {
             let peer = key.public().to_peer_id();
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(
+                    ConnectionLimits::default()
+                        .with_max_established_per_peer(Some(max_per_peer))
+                        .with_max_established_incoming(Some(max_incoming))
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+                ),
                 mix: mix_libp2p::Behaviour::new(mix_config),
                 gossipsub: waku::gossipsub_behaviour()?,
                 identify: identify::Behaviour::new(
@@ -1336,6 +1356,15 @@ impl Node {
                 self.metrics
                     .set_connected_peers(self.swarm.connected_peers().count());
             }
+            SwarmEvent::IncomingConnectionError {
+                error: ListenError::Denied { cause },
+                ..
+            } if cause
+                .downcast_ref::<connection_limits::Exceeded>()
+                .is_some() =>
+            {
+                self.metrics.connection_denied();
+            }
             _ => {}
         }
     }
@@ -1558,6 +1587,9 @@ impl Node {
                 mix_libp2p::DropReason::Length => DropReason::Length,
                 mix_libp2p::DropReason::Oversize => DropReason::Oversize,
                 mix_libp2p::DropReason::StreamLimit => DropReason::StreamLimit,
+                mix_libp2p::DropReason::BadPrefix => DropReason::BadPrefix,
+                mix_libp2p::DropReason::Truncated => DropReason::Truncated,
+                mix_libp2p::DropReason::Stalled => DropReason::Stalled,
                 _ => DropReason::RateLimited,
             }),
             mix_libp2p::Event::SendFailed {
