@@ -5,10 +5,12 @@
 #   FUZZ_SECONDS=0 scripts/test-all.sh   # skip the fuzz smoke run
 #
 # Steps: formatting, clippy, native tests (unit, golden vectors, properties, in-process mixnets,
-# the CLI, examples, benches in test mode, doc tests), the no_std builds, the wasm32 tests under
-# wasm-bindgen's runner, a short run of every fuzz target, the examples, the interop run with
-# stock js-libp2p and js-waku nodes, and the browser suites (tests/browser/run.sh: headless
-# Chromium, Playwright, the js-waku adapter, the Vite dapp). Exit 0 only if all pass.
+# the CLI, examples, benches in test mode, doc tests), the reliability harness in short mode
+# (tests/reliability: load, faults and hostile input against a 5-process testnet, about 2
+# minutes; docs/RELIABILITY.md), the no_std builds, the wasm32 tests under wasm-bindgen's
+# runner, a short run of every fuzz target, the examples, the interop run with stock js-libp2p
+# and js-waku nodes, and the browser suites (tests/browser/run.sh: headless Chromium,
+# Playwright, the js-waku adapter, the Vite dapp). Exit 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +61,9 @@ done
 
 step "doc tests"
 cargo test --workspace --doc --locked
+
+step "reliability harness, short mode: load, faults, hostile input (tests/reliability)"
+target/debug/mix-reliability --mode short --relay target/debug/mix-relay --out target/reliability/short.md
 
 step "no_std builds (thumbv7em-none-eabi): without alloc, and with it"
 cargo build -p mix-core --no-default-features --target thumbv7em-none-eabi --locked
