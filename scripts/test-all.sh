@@ -63,6 +63,7 @@ step "doc tests"
 cargo test --workspace --doc --locked
 
 step "reliability harness, short mode: load, faults, hostile input (tests/reliability)"
+cargo build -p mix-relay -p mix-reliability --locked
 target/debug/mix-reliability --mode short --relay target/debug/mix-relay --out target/reliability/short.md
 
 step "no_std builds (thumbv7em-none-eabi): without alloc, and with it"

@@ -596,6 +596,11 @@ async fn finish(
         if running { "still" } else { "NOT" },
         rss as f64 / (1024.0 * 1024.0)
     );
+    let pass = exact && running && served.0 == served.1;
+    eprintln!(
+        "[hostile] {name}: {observed}; honest {}/{}",
+        served.0, served.1
+    );
     Case {
         name,
         input,
@@ -603,7 +608,7 @@ async fn finish(
         observed,
         served,
         rss_after: rss,
-        pass: exact && running && served.0 == served.1,
+        pass,
         seconds: started.elapsed().as_secs_f64(),
     }
 }
