@@ -213,6 +213,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 honest_rate: 5.0,
                 connections: if long { 200 } else { 50 },
             };
+            // Let the last replies of the fault run drain first.
+            tokio::time::sleep(Duration::from_secs(3)).await;
             eprintln!("[hostile] eleven kinds of hostile input against relay 0");
             let (cases, rss_before) = hostile::run(&mut net, &pool, &plan).await?;
             report.hostile = cases;
