@@ -239,7 +239,8 @@ impl Hops {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
     /// Timed-out requests in a row (with no reply in between) after which a node on their
-    /// paths leaves the pool.
+    /// paths leaves the pool. A timeout does not strike a node that brought a reply back
+    /// after the timed-out request was sent.
     pub max_strikes: u32,
     /// How long a removed node is kept out (discovery cannot bring it back sooner).
     pub quarantine: Duration,
@@ -275,6 +276,9 @@ struct NodeMeta {
     /// When the entry lapses unless refreshed; `None` for static entries.
     expires: Option<Instant>,
     strikes: u32,
+    /// How many requests had been sent when a reply last came back through the node: a
+    /// request with a lower id was sent before that reply (0: never).
+    replied_at: u64,
 }
 
 /// One copy's path as peer ids: the three forward hops and, per SURB, the two return hops.
@@ -729,6 +733,7 @@ impl Client {
                 for peer in awaited.hops.iter() {
                     if let Some(meta) = self.meta.get_mut(peer) {
                         meta.strikes = 0;
+                        meta.replied_at = self.next_id;
                     }
                 }
                 body.to_vec()
@@ -773,7 +778,10 @@ impl Client {
 
     /// The requests whose timeout has passed at `now` (each is forgotten: answer its caller
     /// with [`ClientError::Timeout`]). Every pool node on a timed-out request's paths gets a
-    /// strike; [`PoolConfig::max_strikes`] in a row remove it.
+    /// strike, unless a reply came back through it after the request was sent;
+    /// [`PoolConfig::max_strikes`] in a row remove it. So when one relay dies, the requests in
+    /// flight through it, which time out together, strike the dead relay but not the live
+    /// ones on their paths that kept answering other requests.
     pub fn expire(&mut self, now: Instant) -> Vec<RequestId> {
         let mut expired: Vec<RequestId> = self
             .requests
@@ -788,6 +796,10 @@ impl Client {
                 for peer in path {
                     let max = self.pool_config.max_strikes;
                     let out = self.meta.get_mut(&peer).is_some_and(|meta| {
+                        if meta.replied_at > id.0 {
+                            // It answered since this request left: not the failing node.
+                            return false;
+                        }
                         meta.strikes += 1;
                         meta.strikes >= max
                     });

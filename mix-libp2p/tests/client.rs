@@ -756,3 +756,35 @@ fn nodes_on_three_timed_out_paths_in_a_row_leave_and_a_reply_clears_strikes() {
     );
     assert_eq!(w.client.pool_len(), 0);
 }
+
+#[test]
+fn timeouts_do_not_strike_nodes_that_answered_since_the_request_left() {
+    // One relay dies with requests in flight: they all time out at once. The other nodes on
+    // their paths answered a later request meanwhile, so only nodes that brought nothing back
+    // since are struck; before, a burst of such timeouts emptied the pool.
+    let mut w = world(3);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let t0 = Instant::now();
+    let opts = SendOptions {
+        timeout: Duration::from_secs(1),
+        ..SendOptions::default()
+    };
+    let dest = Destination::ExitIsDestination(service);
+    // Five requests leave, then one more is sent and answered (through all three nodes).
+    for _ in 0..5 {
+        send_at(&mut w, t0, &dest, b"lost", opts);
+    }
+    answered(&mut w, &dest, t0, opts);
+    assert_eq!(w.client.expire(t0 + Duration::from_secs(1)).len(), 5);
+    assert!(
+        w.client.take_removed().is_empty(),
+        "every node answered after the five left"
+    );
+    assert_eq!(w.client.pool_len(), 3);
+    // Requests sent after that reply do strike (nothing came back since they left).
+    for _ in 0..3 {
+        send_at(&mut w, t0, &dest, b"lost", opts);
+    }
+    assert_eq!(w.client.expire(t0 + Duration::from_secs(2)).len(), 3);
+    assert_eq!(w.client.take_removed().len(), 3);
+}
