@@ -718,18 +718,28 @@ fn answered(w: &mut World, dest: &Destination, now: Instant, opts: SendOptions) 
     ));
 }
 
-#[test]
-fn nodes_on_three_timed_out_paths_in_a_row_leave_and_a_reply_clears_strikes() {
-    // Three nodes: every path crosses all of them (two intermediates, the service as exit, the
-    // same two on the way back), so each timeout strikes each node.
-    let mut w = world(3);
+/// Three nodes, so every path crosses all of them (two intermediates, the service as exit, the
+/// same two on the way back); requests to the first with a 1 s timeout.
+fn three_nodes_one_second() -> (World, Instant, SendOptions, Destination) {
+    let w = world(3);
     let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
-    let t0 = Instant::now();
     let opts = SendOptions {
         timeout: Duration::from_secs(1),
         ..SendOptions::default()
     };
-    let dest = Destination::ExitIsDestination(service);
+    (
+        w,
+        Instant::now(),
+        opts,
+        Destination::ExitIsDestination(service),
+    )
+}
+
+#[test]
+fn nodes_on_three_timed_out_paths_in_a_row_leave_and_a_reply_clears_strikes() {
+    // Three nodes: every path crosses all of them (two intermediates, the service as exit, the
+    // same two on the way back), so each timeout strikes each node.
+    let (mut w, t0, opts, dest) = three_nodes_one_second();
     let timeout = |w: &mut World| {
         send_at(w, t0, &dest, b"x", opts);
         assert_eq!(w.client.expire(t0 + Duration::from_secs(1)).len(), 1);
@@ -762,14 +772,7 @@ fn timeouts_do_not_strike_nodes_that_answered_since_the_request_left() {
     // One relay dies with requests in flight: they all time out at once. The other nodes on
     // their paths answered a later request meanwhile, so only nodes that brought nothing back
     // since are struck; before, a burst of such timeouts emptied the pool.
-    let mut w = world(3);
-    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
-    let t0 = Instant::now();
-    let opts = SendOptions {
-        timeout: Duration::from_secs(1),
-        ..SendOptions::default()
-    };
-    let dest = Destination::ExitIsDestination(service);
+    let (mut w, t0, opts, dest) = three_nodes_one_second();
     // Five requests leave, then one more is sent and answered (through all three nodes).
     for _ in 0..5 {
         send_at(&mut w, t0, &dest, b"lost", opts);
