@@ -24,7 +24,7 @@ use crate::proto::{
     Discover, DiscoverResponse, Message, MessageType, Register, RegisterResponse, ResponseStatus,
 };
 use crate::record::MixRecord;
-use crate::registry::{Refusal, Registry, RegistryConfig};
+use crate::registry::{MAX_TTL, Refusal, Registry, RegistryConfig};
 
 /// The Waku rendezvous protocol id (nwaku's `WakuRendezVousCodec`).
 pub const PROTOCOL_NAME: &str = "/vac/waku/rendezvous/1.0.0";
@@ -324,7 +324,7 @@ impl Behaviour {
             .iter()
             .filter_map(|r| {
                 let record = MixRecord::open(r.signed_peer_record.as_deref()?).ok()?;
-                Some((record, Duration::from_secs(r.ttl.unwrap_or(0))))
+                Some((record, wire_ttl(r.ttl)))
             })
             .collect()
     }
@@ -491,7 +491,7 @@ impl Behaviour {
                     Event::Registered {
                         peer,
                         namespace,
-                        ttl: Duration::from_secs(r.ttl.unwrap_or(0)),
+                        ttl: wire_ttl(r.ttl),
                     }
                 }
                 Some(r) => Event::RegisterFailed {
@@ -507,27 +507,14 @@ impl Behaviour {
             },
             Pending::Discover(namespace, limit) => match response.discover_response {
                 Some(r) if r.status.unwrap_or(0) == ResponseStatus::Ok as i32 => {
-                    let full = r.registrations.len() as u64 >= limit;
-                    let mut records = Vec::with_capacity(r.registrations.len());
-                    let mut rejected = 0;
-                    for registration in r.registrations {
-                        let opened = registration
-                            .signed_peer_record
-                            .as_deref()
-                            .map(MixRecord::open);
-                        match opened {
-                            Some(Ok(record)) => records
-                                .push((record, Duration::from_secs(registration.ttl.unwrap_or(0)))),
-                            _ => rejected += 1,
-                        }
-                    }
+                    let page = DiscoveredPage::read(r, limit);
                     Event::Discovered {
                         peer,
                         namespace,
-                        records,
-                        rejected,
-                        cookie: r.cookie,
-                        full,
+                        records: page.records,
+                        rejected: page.rejected,
+                        cookie: page.cookie,
+                        full: page.full,
                     }
                 }
                 Some(r) => Event::DiscoverFailed {
@@ -681,4 +668,55 @@ impl NetworkBehaviour for Behaviour {
             }
         }
     }
+}
+
+/// What a lookup answer gives a discovering client, read as [`Behaviour`] reads it for
+/// [`Event::Discovered`]: the client side's whole handling of a response page, sans-IO.
+#[derive(Clone, Debug)]
+pub struct DiscoveredPage {
+    /// The records that verified and carry a mix key, with their TTLs (at most [`MAX_TTL`]).
+    pub records: Vec<(MixRecord, Duration)>,
+    /// Registrations that did not verify or name no mix key (skipped).
+    pub rejected: usize,
+    /// Where the next page starts.
+    pub cookie: Option<Vec<u8>>,
+    /// Whether the page was full (another page may follow).
+    pub full: bool,
+}
+
+impl DiscoveredPage {
+    /// Reads the registrations of an OK answer to a lookup that asked for `limit`.
+    ///
+    /// A point may answer with more than was asked (a 4 MiB page holds ~15k records, each a
+    /// signature to check): what lies past `limit` is dropped unread, so a page costs at most
+    /// `limit` verifications. TTLs are clamped to [`MAX_TTL`].
+    pub fn read(mut response: DiscoverResponse, limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let full = response.registrations.len() >= limit;
+        response.registrations.truncate(limit);
+        let mut records = Vec::with_capacity(response.registrations.len());
+        let mut rejected = 0usize;
+        for registration in response.registrations {
+            match registration
+                .signed_peer_record
+                .as_deref()
+                .map(MixRecord::open)
+            {
+                Some(Ok(record)) => records.push((record, wire_ttl(registration.ttl))),
+                _ => rejected = rejected.saturating_add(1),
+            }
+        }
+        Self {
+            records,
+            rejected,
+            cookie: response.cookie,
+            full,
+        }
+    }
+}
+
+/// A TTL from the wire, in seconds, as a duration no longer than [`MAX_TTL`] (nwaku's
+/// maximum): a peer can name any `u64`, and a lifetime past the maximum is never honoured.
+pub(crate) fn wire_ttl(secs: Option<u64>) -> Duration {
+    Duration::from_secs(secs.unwrap_or(0)).min(MAX_TTL)
 }

@@ -9,11 +9,11 @@ mod registry;
 mod schedule;
 
 pub use behaviour::{
-    Behaviour, Codec, Config, Error, Event, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, PROTOCOL_NAME,
-    Served, mix_namespace,
+    Behaviour, Codec, Config, DiscoveredPage, Error, Event, MAX_REQUEST_LEN, MAX_RESPONSE_LEN,
+    PROTOCOL_NAME, Served, mix_namespace,
 };
 pub use record::{
     DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer,
 };
-pub use registry::{MAX_NAMESPACE_LEN, Page, Refusal, Registry, RegistryConfig};
+pub use registry::{MAX_NAMESPACE_LEN, MAX_TTL, Page, Refusal, Registry, RegistryConfig};
 pub use schedule::{Backoff, LOOKUP_PAGE, MAX_LOOKUP_PAGES, Schedule};

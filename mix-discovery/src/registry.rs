@@ -11,6 +11,10 @@ use web_time::Instant;
 use crate::proto::{Cookie, Register, ResponseStatus};
 use crate::record::{self, RecordError};
 
+/// The longest registration lifetime honoured, wherever a TTL comes from the wire: nwaku's
+/// maximum (72 h, WAKU.md §5.3).
+pub const MAX_TTL: Duration = Duration::from_secs(72 * 3600);
+
 /// The rendezvous point's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegistryConfig {
@@ -35,7 +39,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             min_ttl: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(72 * 3600),
+            max_ttl: MAX_TTL,
             default_ttl: Duration::from_secs(60),
             max_per_peer: 1000,
             max_total: 50_000,
@@ -167,9 +171,12 @@ impl Registry {
         let ttl = request
             .ttl
             .map_or(self.config.default_ttl, Duration::from_secs);
-        if ttl < self.config.min_ttl || ttl > self.config.max_ttl {
+        let expires = now.checked_add(ttl);
+        let Some(expires) =
+            expires.filter(|_| ttl >= self.config.min_ttl && ttl <= self.config.max_ttl)
+        else {
             return Err(Refusal::new(ResponseStatus::EInvalidTtl, "invalid ttl"));
-        }
+        };
         let envelope = request.signed_peer_record.as_deref().unwrap_or_default();
         match record::open_envelope(envelope) {
             Ok((signer, _)) if signer == peer => {}
@@ -211,7 +218,7 @@ impl Registry {
                 namespace: key.0.clone(),
                 peer,
                 record: envelope.to_vec(),
-                expires: now + ttl,
+                expires,
             },
         );
         self.by_key.insert(key, offset);

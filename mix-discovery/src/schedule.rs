@@ -9,6 +9,7 @@ use mix_libp2p::Client;
 use web_time::Instant;
 
 use crate::record::MixRecord;
+use crate::registry::MAX_TTL;
 
 /// How many registrations one lookup page asks for.
 pub const LOOKUP_PAGE: u64 = 100;
@@ -156,7 +157,7 @@ impl Schedule {
     /// How long a discovered record is trusted without being seen again: its remaining TTL,
     /// but at least two lookup periods (so one lost lookup does not empty the pool).
     pub fn keep_for(&self, ttl: Duration) -> Duration {
-        ttl.max(self.slow.saturating_mul(2))
+        ttl.min(MAX_TTL).max(self.slow.saturating_mul(2))
     }
 
     /// Puts discovered records into `client`'s pool, each kept for [`Schedule::keep_for`] its
@@ -172,7 +173,14 @@ impl Schedule {
         for (record, ttl) in records {
             match record.mix_node() {
                 Ok(node) => {
-                    if client.insert_node_until(node, now, now + self.keep_for(ttl)) {
+                    // keep_for is bounded (wire TTLs are clamped to MAX_TTL), but a clock
+                    // near its end must not panic either: such a record is kept for the
+                    // bound instead.
+                    let until = now
+                        .checked_add(self.keep_for(ttl))
+                        .or_else(|| now.checked_add(self.keep_for(Duration::ZERO)))
+                        .unwrap_or(now);
+                    if client.insert_node_until(node, now, until) {
                         added.push(record.peer_id);
                     }
                 }

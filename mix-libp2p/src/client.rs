@@ -439,8 +439,10 @@ impl Client {
     fn evict(&mut self, peer: PeerId, now: Instant, why: Removal) -> bool {
         let was = self.remove_node(&peer);
         if was {
-            self.quarantine
-                .insert(peer, now + self.pool_config.quarantine);
+            self.quarantine.insert(
+                peer,
+                now.checked_add(self.pool_config.quarantine).unwrap_or(now),
+            );
             self.removed.push((peer, why));
         }
         was
@@ -524,6 +526,9 @@ impl Client {
         if options.redundancy == 0 || options.redundancy > 4 {
             return Err(ClientError::InvalidOptions("redundancy must be 1 to 4"));
         }
+        let Some(deadline) = now.checked_add(options.timeout) else {
+            return Err(ClientError::InvalidOptions("the timeout is too long"));
+        };
         if options.surbs > mix_core::MAX_SURBS {
             return Err(ClientError::InvalidOptions(
                 "at most 5 SURBs fit in a packet",
@@ -591,7 +596,7 @@ impl Client {
                 id,
                 PendingRequest {
                     surb_ids,
-                    deadline: now + options.timeout,
+                    deadline,
                     path: request_path,
                 },
             );

@@ -17,6 +17,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    exit_on_panic();
     let result = match cli.command {
         Command::Run(args) => mix_relay::cli::run(args).await,
         Command::Testnet(args) => mix_relay::cli::testnet(args).await,
@@ -30,4 +31,17 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A panic anywhere (the event loop, a stream task) ends the process with status 101 after
+/// the usual report, instead of leaving a process that is up but no longer relays: tokio would
+/// otherwise catch the panic in the task and the rest would idle on. A supervisor (systemd,
+/// Docker, the testnet harness) then sees the failure and can restart it.
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!("a relay task panicked: {info}; exiting");
+        std::process::exit(101);
+    }));
 }
