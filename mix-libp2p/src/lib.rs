@@ -35,6 +35,7 @@ pub use rate::RateLimiter;
 pub struct Config {
     proof_len: usize,
     max_inbound_streams: usize,
+    stream_idle_timeout: std::time::Duration,
     max_queued_per_peer: usize,
     packets_per_second: u32,
     burst: u32,
@@ -42,14 +43,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults: no per-hop proof (frames of exactly 4608 bytes), at most 8 inbound
-    /// `/mix/1.0.0` streams per connection, at most 1024 frames queued per peer, at most
-    /// 5000 packets per second from one peer with bursts of 5000, and 10 s for a frame to
-    /// arrive whole once its first byte has.
+    /// The defaults: no per-hop proof (frames of exactly 4608 bytes), at most
+    /// [`DEFAULT_MAX_INBOUND_STREAMS`] inbound `/mix/1.0.0` streams per connection, each
+    /// closed after [`DEFAULT_STREAM_IDLE_TIMEOUT`] between frames, at most 1024 frames queued
+    /// per peer, at most 5000 packets per second from one peer with bursts of 5000, and 10 s
+    /// for a frame to arrive whole once its first byte has.
     pub fn new() -> Self {
         Self {
             proof_len: 0,
-            max_inbound_streams: 8,
+            max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             max_queued_per_peer: 1024,
             packets_per_second: 5000,
             burst: 5000,
@@ -63,9 +66,20 @@ impl Config {
         self
     }
 
-    /// The most inbound streams one connection may hold open; more are closed at once.
+    /// The most inbound streams one connection may hold open (at least 1). A new stream
+    /// beyond it closes the stream idle longest ([`DropReason::StreamIdle`]); only when every
+    /// held stream is part-way through a frame is the new one closed instead
+    /// ([`DropReason::StreamLimit`]).
     pub fn with_max_inbound_streams(mut self, streams: usize) -> Self {
-        self.max_inbound_streams = streams;
+        self.max_inbound_streams = streams.max(1);
+        self
+    }
+
+    /// How long an inbound stream may wait between frames (or for its first) before it is
+    /// closed ([`DropReason::StreamIdle`]). Nothing is lost: a stream is only closed between
+    /// frames, with a FIN, not a reset.
+    pub fn with_stream_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.stream_idle_timeout = timeout;
         self
     }
 
@@ -85,7 +99,8 @@ impl Config {
     }
 
     /// How long a frame may take to arrive once its first byte has; a slower one closes the
-    /// stream ([`DropReason::Stalled`]). Waiting between frames has no limit.
+    /// stream ([`DropReason::Stalled`]). Waiting between frames is bounded by
+    /// [`Config::with_stream_idle_timeout`] instead.
     pub fn with_frame_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.frame_timeout = timeout;
         self
@@ -97,22 +112,46 @@ impl Config {
     }
 }
 
+/// The default most inbound `/mix/1.0.0` streams one connection may hold: 256.
+///
+/// nim-libp2p opens a fresh stream per concurrent send to a next hop it has not pooled yet and
+/// leaves all but one open and unused, so a burst of N packets holds N streams; resetting one
+/// of them while Nim is still negotiating makes Nim close the whole connection. 256 covers such
+/// bursts with room to spare, while (with up to 128 streams still negotiating, the swarm's
+/// default, and a few for other protocols) staying below yamux's own limit of 512 streams per
+/// connection, which resets the stream over it. An idle stream holds no frame buffer (one is
+/// allocated only once a frame starts), only its reader's state and the muxer's, so a
+/// connection's 256 idle streams stay well under a megabyte.
+pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 256;
+
+/// The default time an inbound stream may wait between frames: 300 s, the relay's connection
+/// idle timeout, so no stream is closed sooner than a quiet connection would be. Streams Nim
+/// leaks are reclaimed sooner when a connection reaches [`DEFAULT_MAX_INBOUND_STREAMS`].
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Default for Config {
     fn default() -> Self {
         Self::new()
     }
 }
 
-/// Why inbound bytes were dropped before they became a packet. Never told to the peer.
+/// Why inbound bytes were dropped before they became a packet, or an inbound stream was
+/// closed. Never told to the peer.
+///
+/// Not `#[non_exhaustive]`: callers map every reason to their own metrics, and a new reason
+/// should fail their build rather than fall into a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum DropReason {
     /// A frame of the wrong length (read and discarded).
     Length,
     /// A length prefix above the frame size: the stream was closed.
     Oversize,
-    /// A stream beyond the per-connection limit: closed at once.
+    /// A stream beyond the per-connection limit while every held stream was part-way through
+    /// a frame: the new stream was closed at once.
     StreamLimit,
+    /// An idle stream (between frames, none lost) was closed: the stream idle longest when a
+    /// new one arrived at the per-connection limit, or one idle past the idle timeout.
+    StreamIdle,
     /// A packet beyond the peer's rate limit.
     RateLimited,
     /// A length prefix that is not a minimal unsigned varint: the stream was closed.

@@ -77,25 +77,51 @@ impl Inbound {
 
 /// Reads one frame whose body must be exactly `PACKET_LEN + proof_len` bytes.
 ///
-/// Waiting for a frame's first byte has no limit (a pooled stream idles between packets);
-/// once it arrives, `deadline()` is started and the rest of the frame must arrive before it
-/// completes, or the read ends as [`Inbound::Stalled`].
+/// Waiting for a frame's first byte has no limit here (a pooled stream idles between packets;
+/// the handler reclaims streams that idle too long); once it arrives, `deadline()` is started
+/// and the rest of the frame must arrive before it completes, or the read ends as
+/// [`Inbound::Stalled`].
 pub(crate) async fn read_frame<S, D, F>(stream: &mut S, proof_len: usize, deadline: D) -> Inbound
 where
     S: AsyncRead + Unpin,
     D: FnOnce() -> F,
     F: Future<Output = ()>,
 {
+    match read_first(stream).await {
+        Some(first) => read_started(first, stream, proof_len, deadline).await,
+        None => Inbound::End,
+    }
+}
+
+/// Waits for the first byte of the next frame: `None` if the stream ends or breaks first.
+///
+/// Cancel-safe: dropped before it completes, it has consumed nothing.
+pub(crate) async fn read_first<S: AsyncRead + Unpin>(stream: &mut S) -> Option<u8> {
     let mut first = [0u8; 1];
     loop {
         match stream.read(&mut first).await {
-            Ok(0) => return Inbound::End,
-            Ok(_) => break,
+            Ok(0) => return None,
+            Ok(_) => return Some(first[0]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Inbound::End,
+            Err(_) => return None,
         }
     }
-    let rest = read_rest(first[0], stream, proof_len);
+}
+
+/// The rest of a frame whose first byte is `first`, within `deadline()`. The frame's buffer
+/// is allocated here, once its length is known: a stream waiting between frames holds none.
+pub(crate) async fn read_started<S, D, F>(
+    first: u8,
+    stream: &mut S,
+    proof_len: usize,
+    deadline: D,
+) -> Inbound
+where
+    S: AsyncRead + Unpin,
+    D: FnOnce() -> F,
+    F: Future<Output = ()>,
+{
+    let rest = read_rest(first, stream, proof_len);
     let timer = deadline();
     futures::pin_mut!(rest, timer);
     match futures::future::select(rest, timer).await {

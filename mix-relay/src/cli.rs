@@ -112,6 +112,14 @@ pub struct RunArgs {
     /// are closed (slow-loris peers) [default: 10].
     #[arg(long)]
     pub frame_timeout_secs: Option<u64>,
+    /// Inbound /mix/1.0.0 streams one connection may hold; at the limit a new stream closes
+    /// the one idle longest (`stream_idle_closed`) [default: 256].
+    #[arg(long)]
+    pub max_streams_per_connection: Option<usize>,
+    /// Seconds an inbound /mix/1.0.0 stream may wait between frames before it is closed
+    /// (`stream_idle_closed`; nothing is lost) [default: 300].
+    #[arg(long)]
+    pub stream_idle_timeout_secs: Option<u64>,
     /// Established connections one peer may hold [default: 8].
     #[arg(long)]
     pub max_connections_per_peer: Option<u32>,
@@ -144,6 +152,12 @@ impl RunArgs {
             mean_delay_ms: self.mean_delay_ms.or(file.mean_delay_ms),
             rate_limit: self.rate_limit.or(file.rate_limit),
             frame_timeout_secs: self.frame_timeout_secs.or(file.frame_timeout_secs),
+            max_streams_per_connection: self
+                .max_streams_per_connection
+                .or(file.max_streams_per_connection),
+            stream_idle_timeout_secs: self
+                .stream_idle_timeout_secs
+                .or(file.stream_idle_timeout_secs),
             max_connections_per_peer: self
                 .max_connections_per_peer
                 .or(file.max_connections_per_peer),
@@ -211,6 +225,16 @@ impl RunArgs {
         if let Some(secs) = args.frame_timeout_secs {
             anyhow::ensure!(secs > 0, "--frame-timeout-secs must be at least 1");
             settings.mix = settings.mix.with_frame_timeout(Duration::from_secs(secs));
+        }
+        if let Some(n) = args.max_streams_per_connection {
+            anyhow::ensure!(n > 0, "--max-streams-per-connection must be at least 1");
+            settings.mix = settings.mix.with_max_inbound_streams(n);
+        }
+        if let Some(secs) = args.stream_idle_timeout_secs {
+            anyhow::ensure!(secs > 0, "--stream-idle-timeout-secs must be at least 1");
+            settings.mix = settings
+                .mix
+                .with_stream_idle_timeout(Duration::from_secs(secs));
         }
         if let Some(n) = args.max_connections_per_peer {
             anyhow::ensure!(n > 0, "--max-connections-per-peer must be at least 1");

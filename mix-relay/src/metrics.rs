@@ -55,8 +55,13 @@ pub enum DropReason {
     Malformed,
     /// The sending peer exceeded its rate limit.
     RateLimited,
-    /// The peer opened too many streams.
+    /// The peer opened a stream beyond the per-connection limit while every held stream was
+    /// part-way through a frame; the new stream was closed.
     StreamLimit,
+    /// An idle inbound stream (between frames, nothing lost) was closed: the one idle longest
+    /// when a new stream arrived at the per-connection limit, or one idle past the idle
+    /// timeout. Counts streams, not packets.
+    StreamIdleClosed,
     /// The delay queue was full.
     QueueFull,
     /// The replay filter was full or unavailable.
@@ -71,7 +76,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Length,
         Self::Oversize,
         Self::BadPrefix,
@@ -82,6 +87,7 @@ impl DropReason {
         Self::Malformed,
         Self::RateLimited,
         Self::StreamLimit,
+        Self::StreamIdleClosed,
         Self::QueueFull,
         Self::ReplayStoreFull,
         Self::SendFailed,
@@ -102,6 +108,7 @@ impl DropReason {
             Self::Malformed => "malformed",
             Self::RateLimited => "rate_limited",
             Self::StreamLimit => "stream_limit",
+            Self::StreamIdleClosed => "stream_idle_closed",
             Self::QueueFull => "queue_full",
             Self::ReplayStoreFull => "replay_store_full",
             Self::SendFailed => "send_failed",

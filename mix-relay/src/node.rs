@@ -1587,10 +1587,11 @@ impl Node {
                 mix_libp2p::DropReason::Length => DropReason::Length,
                 mix_libp2p::DropReason::Oversize => DropReason::Oversize,
                 mix_libp2p::DropReason::StreamLimit => DropReason::StreamLimit,
+                mix_libp2p::DropReason::StreamIdle => DropReason::StreamIdleClosed,
+                mix_libp2p::DropReason::RateLimited => DropReason::RateLimited,
                 mix_libp2p::DropReason::BadPrefix => DropReason::BadPrefix,
                 mix_libp2p::DropReason::Truncated => DropReason::Truncated,
                 mix_libp2p::DropReason::Stalled => DropReason::Stalled,
-                _ => DropReason::RateLimited,
             }),
             mix_libp2p::Event::SendFailed {
                 peer,

@@ -21,14 +21,18 @@ const MIX: StreamProtocol = StreamProtocol::new("/mix/1.0.0");
 /// `mix-relay`'s default `--max-connections-per-peer`.
 const MAX_CONNECTIONS_PER_PEER: usize = 8;
 
+/// `mix-relay`'s default `--max-streams-per-connection`.
+const MAX_STREAMS_PER_CONNECTION: usize = mix_libp2p::DEFAULT_MAX_INBOUND_STREAMS;
+
 /// The drop reasons inbound bytes and packets can cause.
-const INPUT_REASONS: [&str; 11] = [
+const INPUT_REASONS: [&str; 12] = [
     "length",
     "oversize",
     "bad_prefix",
     "truncated",
     "stalled",
     "stream_limit",
+    "stream_idle_closed",
     "rate_limited",
     "rejected",
     "replay",
@@ -274,7 +278,9 @@ pub(crate) async fn run(
         drop(held);
     }
 
-    // 9. Thousands of streams from one peer, all held open.
+    // 9. Thousands of streams from one peer, all held open. The target holds up to its
+    // per-connection limit and reclaims the idle longest for each new one; it refuses none
+    // (nim-libp2p drops a whole connection when one of its streams is refused).
     {
         let started = Instant::now();
         let before = net.relays[t].metrics().await?;
@@ -294,25 +300,40 @@ pub(crate) async fn run(
                 _ => errors += 1,
             }
         }
-        let want = opened.saturating_sub(8) as f64;
-        let want = [("stream_limit", AtLeast(want))];
+        // Honest traffic while the attacker's streams are held.
+        let during = served(2).await;
+        let want = opened.saturating_sub(MAX_STREAMS_PER_CONNECTION) as f64;
+        let want = [
+            ("stream_idle_closed", AtLeast(want)),
+            ("stream_limit", Exactly(0.0)),
+        ];
         let after = wait_for(net, t, &before, &want).await?;
+        // The attacker's side: the streams the target closed (their `hold` returned).
+        let mut closed = 0usize;
+        while let Some(done) = readers.try_join_next() {
+            closed += usize::from(done.is_ok());
+        }
         let mut case = finish(
             net,
             t,
             "thousands of streams",
             format!(
-                "{} /mix/1.0.0 streams opened by one peer and held ({opened} opened, {errors} refused by the muxer)",
+                "{} /mix/1.0.0 streams opened by one peer and held ({opened} opened, {errors} refused by the muxer; the attacker saw {closed} closed)",
                 plan.streams
             ),
-            "all but 8 per connection closed at once, each a `stream_limit`".into(),
+            format!(
+                "none refused; beyond {MAX_STREAMS_PER_CONNECTION} held per connection, the idle longest reclaimed for each new one, each a `stream_idle_closed`; served meanwhile"
+            ),
             &before,
             &after,
             &want,
-            served(2).await,
+            during,
             started,
         )
         .await;
+        let later = served(2).await;
+        case.served = (case.served.0 + later.0, case.served.1 + later.1);
+        case.pass &= case.served.0 == case.served.1;
         case.pass &= opened + errors == plan.streams && opened >= plan.streams / 2;
         cases.push(case);
         readers.abort_all();
