@@ -100,6 +100,7 @@ mod builder;
 mod crypto;
 mod delay;
 mod error;
+mod format;
 mod keys;
 pub mod params;
 pub mod payload;
@@ -115,17 +116,18 @@ pub use delay::{
     sample_truncated_exponential,
 };
 pub use error::{BuildError, DecodeError, Error, PeelError, ReplayError, SurbError};
+pub use format::{Format, ParseFormatError};
 pub use keys::{HopKeys, NodePublicKey, NodeSecretKey, SharedSecret};
 pub use params::{
     COVER_CODEC, HEADER_LEN, MAX_CODEC_LEN, MAX_SURBS, MESSAGE_LEN, PACKET_LEN, PATH_LEN,
     PAYLOAD_LEN, SURB_LEN,
 };
 pub use payload::{ExitMessage, MAX_REPLY_LEN, max_message_len};
-pub use peel::{Action, HopSecrets, VerifiedHop, peel};
+pub use peel::{Action, HopSecrets, VerifiedHop, peel, peel_with};
 pub use replay::{FINGERPRINT_LEN, ReplayFilter, ReplayTag};
 #[cfg(feature = "alloc")]
 pub use replay::{MemoryReplayFilter, ReplayConfig};
-pub use surb::{SURB_KEYS_LEN, Surb, SurbId, SurbKeys, Surbs};
+pub use surb::{LEGACY_SURB_KEYS_LEN, SURB_KEYS_LEN, Surb, SurbId, SurbKeys, Surbs};
 
 /// The raw primitives of MIX.md §3, for test vectors and benchmarks. Not a stable API: the
 /// packet types above are the interface.
@@ -149,6 +151,43 @@ pub mod hazmat {
     /// `HMAC-SHA-256(key, data)[0..16)`.
     pub fn mac16(key: &[u8; 16], data: &[u8]) -> [u8; 16] {
         crate::crypto::mac16(key, data)
+    }
+
+    /// The LIONESS cipher of LIP-183 (MIX-LIONESS.md §1), keyed by a seed of at least 16
+    /// bytes; in place, no allocation, round keys zeroized on drop.
+    #[derive(Clone)]
+    pub struct Lioness(crate::crypto::Lioness);
+
+    impl Lioness {
+        /// The shortest block LIONESS accepts: 64 bytes.
+        pub const MIN_BLOCK_LEN: usize = crate::crypto::LIONESS_MIN_BLOCK;
+
+        /// Derives the round keys `SHA-256("lioness_key<i>" ‖ seed)`; `None` for a seed
+        /// shorter than 16 bytes.
+        pub fn new(seed: &[u8]) -> Option<Self> {
+            crate::crypto::Lioness::new(seed).map(Self)
+        }
+
+        /// The round keys `K₁…K₄`.
+        pub fn round_keys(&self) -> &[[u8; 32]; 4] {
+            self.0.keys()
+        }
+
+        /// Encrypts `block` in place; `None` (block untouched) if shorter than 64 bytes.
+        pub fn encrypt(&self, block: &mut [u8]) -> Option<()> {
+            self.0.encrypt(block)
+        }
+
+        /// Decrypts `block` in place; `None` (block untouched) if shorter than 64 bytes.
+        pub fn decrypt(&self, block: &mut [u8]) -> Option<()> {
+            self.0.decrypt(block)
+        }
+    }
+
+    impl core::fmt::Debug for Lioness {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("Lioness").finish_non_exhaustive()
+        }
     }
 }
 
