@@ -16,7 +16,7 @@
 //! which leaks that id's hash to the exit, so senders here put random bytes in it.
 //!
 //! # Service delivery and its ambiguity
-//! Upstream line B (MIX-LIONESS.md §6 [B]) added `send(destination, service, payload)`: the
+//! Upstream line B (MIX-LIONESS.md §6) added `send(destination, service, payload)`: the
 //! body after the codec is the application bytes *without* a SURB-count byte, handed whole to
 //! a handler the exit registered for that codec. **Nothing in the packet says which framing
 //! was used**: a service body whose first byte is 0…5 parses as a forward body with that many
@@ -260,7 +260,7 @@ pub enum ExitMessage<'a> {
         /// (a length-prefixed protocol's bytes include its own length prefix).
         body: &'a [u8],
     },
-    /// LIP-183 service delivery (MIX-LIONESS.md §6 [B]): the whole body after the codec, for
+    /// LIP-183 service delivery (MIX-LIONESS.md §6, line B): the whole body after the codec, for
     /// the exit's own service handler of `codec`. Only produced when the exit said it has one
     /// ([`ExitMessage::decode_with_services`]); see the module docs for why.
     Service {

@@ -242,7 +242,7 @@ impl VerifiedHop {
     }
 
     /// [`VerifiedHop::peel_in_place`] at a node with service handlers (MIX-LIONESS.md §6
-    /// [B]) for the codecs in `services`: a LIP-183 exit == destination message for one of
+    /// line B) for the codecs in `services`: a LIP-183 exit == destination message for one of
     /// them is returned whole as [`ExitMessage::Service`] (see
     /// [`ExitMessage::decode_with_services`] and the [`crate::payload`] docs for why the
     /// exit must say so).
