@@ -1,4 +1,5 @@
-//! Per-hop processing of mutated *valid* packets, so the fuzzer gets past the MAC:
+//! Per-hop processing of mutated *valid* v0.39 packets, so the fuzzer gets past the MAC (the
+//! LIP-183 format has its own target, `peel_lip183`):
 //! - mode 0: byte mutations anywhere in a packet arriving at hop 0, 1 or 2;
 //! - mode 1: a fuzzer-chosen authenticated routing block (β re-encrypted, γ recomputed);
 //! - mode 2: a fuzzer-chosen exit chunk (δ steered through its malleability);
@@ -24,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 packet[offset] ^= op[2];
             }
             let unchanged = packet == f.at_hop[hop];
-            let result = peel(&f.keys[hop], &mut filter, 0, &mut packet);
+            let result = peel_with(f.format, &f.keys[hop], &mut filter, 0, &mut packet);
             if unchanged {
                 assert!(result.is_ok(), "the valid packet must peel: {result:?}");
             }
@@ -33,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
             let mut packet = f.at_hop[hop];
             steer_routing_block(&f.keys[hop], &mut packet, rest);
             if let Ok(Action::Forward { next_hop, .. }) =
-                peel(&f.keys[hop], &mut filter, 0, &mut packet)
+                peel_with(f.format, &f.keys[hop], &mut filter, 0, &mut packet)
             {
                 // The next hop is exactly the address the routing block carries.
                 let mut field = [0u8; 94];
@@ -49,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(Action::Exit {
                 message: ExitMessage::Request { surbs, .. },
                 ..
-            }) = peel(&f.keys[2], &mut filter, 0, &mut packet)
+            }) = peel_with(f.format, &f.keys[2], &mut filter, 0, &mut packet)
             {
                 for surb in surbs.iter() {
                     let mut reply = [0u8; PACKET_LEN];
@@ -65,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
             // After the creator's own layer the payload is k̃ ⊕ s-layers over 0₁₆ ‖ chunk;
             // steering the incoming δ steers the opened chunk by the same XOR.
             steer_payload(&mut packet, HEADER_LEN + 16, &f.reply_chunk, rest);
-            match peel(&f.keys[last], &mut filter, 0, &mut packet) {
+            match peel_with(f.format, &f.keys[last], &mut filter, 0, &mut packet) {
                 Ok(Action::Reply { surb_id, payload }) => {
                     assert_eq!(surb_id, f.surb_keys.id());
                     let _ = f.surb_keys.open_reply(payload);

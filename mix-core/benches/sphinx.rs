@@ -6,8 +6,9 @@
 //! the summary says so.
 //!
 //! Both sides use a 3-hop route, a payload of the same size (3984 bytes, the mix payload) and
-//! SURBs on 3-hop return paths. sphinx-packet's payload cipher is Lioness (a wide-block
-//! cipher); ours is AES-CTR, as the deployed network fixes it.
+//! SURBs on 3-hop return paths. Ours runs in both wire formats: LIP-183 (the default, a
+//! LIONESS payload like sphinx-packet's, though built from AES-128-CTR and SHA-256 rather than
+//! `ChaCha20` and BLAKE2) and v0.39 (AES-CTR payload). The LIONESS layer alone is measured too.
 
 #![allow(
     missing_docs,
@@ -34,6 +35,7 @@ use rand_core::SeedableRng;
 
 const CODEC: &str = "/vac/waku/lightpush/3.0.0";
 const SURB_COUNTS: [usize; 3] = [0, 1, 4];
+const FORMATS: [Format; 2] = Format::ALL;
 
 struct Ours {
     keys: Vec<NodeSecretKey>,
@@ -72,8 +74,8 @@ fn ours() -> Ours {
 }
 
 /// The largest body that fits with `surbs` SURBs, so both sides carry a full payload.
-fn body(surbs: usize) -> Vec<u8> {
-    vec![0x5a; max_message_len(CODEC, surbs).unwrap()]
+fn body(format: Format, surbs: usize) -> Vec<u8> {
+    vec![0x5a; format.max_message_len(CODEC, surbs).unwrap()]
 }
 
 mod nym {
@@ -157,21 +159,28 @@ fn bench_build(c: &mut Criterion) {
     let t = theirs();
     let mut g = c.benchmark_group("build_3_hops");
     for n in SURB_COUNTS {
-        let body = body(n);
-        let mut rng = ChaCha20Rng::from_seed([2; 32]);
-        let mut packet = [0u8; PACKET_LEN];
-        g.bench_function(format!("mix_core_{n}_surbs"), |b| {
-            b.iter(|| {
-                let surbs: Vec<Surb> = (0..n)
-                    .map(|_| Surb::create(&mut rng, &o.back).unwrap().0)
-                    .collect();
-                PacketBuilder::new(&o.route)
-                    .surbs(&surbs)
-                    .build(&mut rng, CODEC, &body, &mut packet)
-                    .unwrap();
-                black_box(&packet);
+        for format in FORMATS {
+            let body = body(format, n);
+            let mut rng = ChaCha20Rng::from_seed([2; 32]);
+            let mut packet = [0u8; PACKET_LEN];
+            g.bench_function(format!("mix_core_{format}_{n}_surbs"), |b| {
+                b.iter(|| {
+                    let surbs: Vec<Surb> = (0..n)
+                        .map(|_| {
+                            Surb::create_with_format(format, &mut rng, &o.back)
+                                .unwrap()
+                                .0
+                        })
+                        .collect();
+                    PacketBuilder::new(&o.route)
+                        .format(format)
+                        .surbs(&surbs)
+                        .build(&mut rng, CODEC, &body, &mut packet)
+                        .unwrap();
+                    black_box(&packet);
+                });
             });
-        });
+        }
         g.bench_function(format!("sphinx_packet_{n}_surbs"), |b| {
             b.iter(|| black_box(nym_build(&t, n)));
         });
@@ -186,22 +195,29 @@ fn bench_peel(c: &mut Criterion) {
 
     let mut rng = ChaCha20Rng::from_seed([3; 32]);
     let mut packet = [0u8; PACKET_LEN];
-    PacketBuilder::new(&o.route)
-        .build(&mut rng, CODEC, &body(0), &mut packet)
-        .unwrap();
-    g.bench_function("mix_core", |b| {
-        b.iter_batched_ref(
-            || packet,
-            |p| {
-                let verified = o.keys[0].hop_secrets(p).unwrap().verify_mac(p).unwrap();
-                assert!(matches!(
-                    verified.peel_in_place(p),
-                    Ok(Action::Forward { .. })
-                ));
-            },
-            BatchSize::SmallInput,
-        );
-    });
+    for format in FORMATS {
+        PacketBuilder::new(&o.route)
+            .format(format)
+            .build(&mut rng, CODEC, &body(format, 0), &mut packet)
+            .unwrap();
+        g.bench_function(format!("mix_core_{format}"), |b| {
+            b.iter_batched_ref(
+                || packet,
+                |p| {
+                    let verified = o.keys[0]
+                        .hop_secrets_with(format, p)
+                        .unwrap()
+                        .verify_mac(p)
+                        .unwrap();
+                    assert!(matches!(
+                        verified.peel_in_place(p),
+                        Ok(Action::Forward { .. })
+                    ));
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
 
     let bytes = nym_build(&t, 0).to_bytes();
     g.bench_function("sphinx_packet", |b| {
@@ -260,26 +276,29 @@ fn bench_surb(c: &mut Criterion) {
 
     // Open a reply: the creator removes every layer and checks it.
     let mut g = c.benchmark_group("open_reply");
-    let (surb, keys) = Surb::create(&mut rng, &o.back).unwrap();
-    let mut reply = [0u8; PACKET_LEN];
-    surb.build_reply(&mut rng, &[0x33; MAX_REPLY_LEN], &mut reply)
-        .unwrap();
-    let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
-    for (i, key) in [3, 1, 4].map(|i| &o.keys[i]).into_iter().enumerate() {
-        match peel(key, &mut filter, 0, &mut reply).unwrap() {
-            Action::Forward { .. } if i < 2 => {}
-            Action::Reply { .. } if i == 2 => {}
-            other => panic!("{other:?}"),
+    for format in FORMATS {
+        let (surb, keys) = Surb::create_with_format(format, &mut rng, &o.back).unwrap();
+        let mut reply = [0u8; PACKET_LEN];
+        let len = format.max_reply_len();
+        surb.build_reply(&mut rng, &vec![0x33; len], &mut reply)
+            .unwrap();
+        let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
+        for (i, key) in [3, 1, 4].map(|i| &o.keys[i]).into_iter().enumerate() {
+            match peel_with(format, key, &mut filter, 0, &mut reply).unwrap() {
+                Action::Forward { .. } if i < 2 => {}
+                Action::Reply { .. } if i == 2 => {}
+                other => panic!("{other:?}"),
+            }
         }
+        let payload: [u8; PAYLOAD_LEN] = reply[HEADER_LEN..].try_into().unwrap();
+        g.bench_function(format!("mix_core_{format}"), |b| {
+            b.iter_batched_ref(
+                || payload,
+                |p| assert_eq!(keys.open_reply(p).unwrap().len(), len),
+                BatchSize::SmallInput,
+            );
+        });
     }
-    let payload: [u8; PAYLOAD_LEN] = reply[HEADER_LEN..].try_into().unwrap();
-    g.bench_function("mix_core", |b| {
-        b.iter_batched_ref(
-            || payload,
-            |p| assert_eq!(keys.open_reply(p).unwrap().len(), MAX_REPLY_LEN),
-            BatchSize::SmallInput,
-        );
-    });
 
     let (nsurb, recovery) = nym_surb(&t, 9);
     let (packet, _) = nsurb.use_surb(&[0x33; 3900], PAYLOAD_LEN).unwrap();
@@ -303,6 +322,32 @@ fn bench_surb(c: &mut Criterion) {
             |p| black_box(recovery.recover_plaintext(p).unwrap()),
             BatchSize::SmallInput,
         );
+    });
+    g.finish();
+}
+
+/// The LIP-183 payload layer alone: one LIONESS pass over the 3984-byte δ (2 AES-128-CTR and
+/// 2 SHA-256 passes over ~3.95 KB), beside the v0.39 layer (one AES-128-CTR pass).
+fn bench_lioness(c: &mut Criterion) {
+    let mut g = c.benchmark_group("payload_layer_3984");
+    let lioness = hazmat::Lioness::new(&[0x11; 32]).unwrap();
+    let mut block = [0x5au8; PAYLOAD_LEN];
+    g.bench_function("lioness_encrypt", |b| {
+        b.iter(|| lioness.encrypt(black_box(&mut block)).unwrap());
+    });
+    g.bench_function("lioness_decrypt", |b| {
+        b.iter(|| lioness.decrypt(black_box(&mut block)).unwrap());
+    });
+    g.bench_function("lioness_keys_and_decrypt", |b| {
+        b.iter(|| {
+            hazmat::Lioness::new(black_box(&[0x11; 32]))
+                .unwrap()
+                .decrypt(black_box(&mut block))
+                .unwrap();
+        });
+    });
+    g.bench_function("aes128_ctr", |b| {
+        b.iter(|| hazmat::aes128_ctr([1; 16], [2; 16], 0, black_box(&mut block)));
     });
     g.finish();
 }
@@ -347,6 +392,7 @@ fn summary(started: std::time::SystemTime) {
         (modified >= started).then(|| mean(group, name)).flatten()
     };
     println!("\n== mix-core vs sphinx-packet 0.8 (means; ratio = ours / theirs) ==");
+    println!("(target: LIP-183 peel ≤ 0.5× sphinx-packet's process)");
     #[cfg(target_arch = "x86_64")]
     println!(
         "CPU: avx2 {}, avx512ifma {} (curve25519-dalek picks its backend at run time when built with this repo's .cargo/config.toml)",
@@ -355,38 +401,60 @@ fn summary(started: std::time::SystemTime) {
     );
     let mut rows = Vec::new();
     for n in SURB_COUNTS {
-        rows.push((
-            format!("build 3-hop packet, {n} SURB(s)"),
-            fresh("build_3_hops", &format!("mix_core_{n}_surbs")),
-            fresh("build_3_hops", &format!("sphinx_packet_{n}_surbs")),
-        ));
+        for format in FORMATS {
+            rows.push((
+                format!("build 3-hop packet, {n} SURB(s), {format}"),
+                fresh("build_3_hops", &format!("mix_core_{format}_{n}_surbs")),
+                fresh("build_3_hops", &format!("sphinx_packet_{n}_surbs")),
+            ));
+        }
     }
     rows.push((
         "create one SURB".into(),
         fresh("surb", "mix_core_create"),
         fresh("surb", "sphinx_packet_create"),
     ));
-    let peel = fresh("peel_hop", "mix_core");
-    rows.push((
-        "peel one hop".into(),
-        peel,
-        fresh("peel_hop", "sphinx_packet"),
-    ));
-    rows.push((
-        "open a reply".into(),
-        fresh("open_reply", "mix_core"),
-        fresh("open_reply", "sphinx_packet"),
-    ));
+    for format in FORMATS {
+        rows.push((
+            format!("peel one hop, {format}"),
+            fresh("peel_hop", &format!("mix_core_{format}")),
+            fresh("peel_hop", "sphinx_packet"),
+        ));
+    }
+    for format in FORMATS {
+        rows.push((
+            format!("open a reply, {format}"),
+            fresh("open_reply", &format!("mix_core_{format}")),
+            fresh("open_reply", "sphinx_packet"),
+        ));
+    }
+    let peel = fresh("peel_hop", "mix_core_lip183");
     let mut missing = false;
     for (what, ours, theirs) in rows {
         match (ours, theirs) {
             (Some(o), Some(t)) => println!(
-                "{what:<34} {}  {}  ratio {:.2}",
+                "{what:<44} {}  {}  ratio {:.2}",
                 us(o),
                 us(t),
                 o.as_secs_f64() / t.as_secs_f64()
             ),
             _ => missing = true,
+        }
+    }
+    for (what, name) in [
+        (
+            "LIONESS encrypt, 3984 B (target ≤ 10 µs)",
+            "lioness_encrypt",
+        ),
+        ("LIONESS decrypt, 3984 B", "lioness_decrypt"),
+        (
+            "LIONESS round keys + decrypt, 3984 B",
+            "lioness_keys_and_decrypt",
+        ),
+        ("AES-128-CTR, 3984 B (the v0.39 layer)", "aes128_ctr"),
+    ] {
+        if let Some(d) = fresh("payload_layer_3984", name) {
+            println!("{what:<44} {}", us(d));
         }
     }
     let ladder = fresh("x25519", "ladder");
@@ -395,7 +463,7 @@ fn summary(started: std::time::SystemTime) {
         .map(|(a, b)| a + b);
     if let (Some(peel), Some(ladder), Some(filter)) = (peel, ladder, filter) {
         println!(
-            "peel vs two X25519 ladders: {} vs {} = {:.2}× (target ≤ 1.1)",
+            "LIP-183 peel vs two X25519 ladders: {} vs {} = {:.2}× (target ≤ 1.1)",
             us(peel),
             us(ladder * 2),
             peel.as_secs_f64() / (ladder * 2).as_secs_f64()
@@ -425,6 +493,7 @@ fn main() {
     bench_build(&mut c);
     bench_peel(&mut c);
     bench_surb(&mut c);
+    bench_lioness(&mut c);
     c.final_summary();
     summary(started);
 }

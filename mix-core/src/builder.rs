@@ -8,6 +8,7 @@ use crate::address::Address;
 use crate::crypto::{self, ScalarChain};
 use crate::delay::Delay;
 use crate::error::BuildError;
+use crate::format::Format;
 use crate::keys::{HopKeys, NodePublicKey, SharedSecret};
 use crate::params::{
     ADDR_LEN, ALPHA_LEN, BETA_LEN, BETA_TAIL_LEN, DELAY_LEN, EXIT_BLOCK_LEN, FILLER_LEN, GAMMA_LEN,
@@ -143,25 +144,46 @@ pub(crate) fn write_header(
 
 const _: () = assert!(GAMMA_LEN == K && ADDR_LEN + DELAY_LEN + GAMMA_LEN == ROUTING_BLOCK_LEN);
 
-/// Writes `0₁₆ ‖ chunk` and applies the payload layers of `layers` (MIX.md §5.4, §6.2).
-pub(crate) fn write_payload<'k>(
+/// Writes the δ plaintext `0₁₆ ‖ chunk` (MIX.md §5.4, §6.2; MIX-LIONESS.md §2, §4).
+pub(crate) fn write_plaintext(
     payload: &mut [u8; PAYLOAD_LEN],
     message: &Outgoing<'_>,
+    format: Format,
     seq_no: [u8; SEQ_NO_LEN],
-    layers: impl Iterator<Item = &'k crypto::Keystream>,
 ) -> Result<(), BuildError> {
     let (zeros, chunk) = payload
         .split_first_chunk_mut::<PAYLOAD_ZERO_PREFIX_LEN>()
         .ok_or(TOO_SMALL)?;
     zeros.fill(0);
-    payload::write_chunk(chunk.try_into().map_err(|_| TOO_SMALL)?, message, seq_no)?;
-    for layer in layers {
-        layer.apply(payload);
+    payload::write_chunk(
+        chunk.try_into().map_err(|_| TOO_SMALL)?,
+        message,
+        format,
+        seq_no,
+    )
+}
+
+/// Applies the forward layers to a δ plaintext: in LIP-183 `Enc(pek_{L−1})` first, so the
+/// exit's layer is innermost, then each earlier hop's, `Enc(pek₀)` last; in v0.39 the XOR of
+/// every hop's keystream (order irrelevant).
+fn encrypt_forward(
+    payload: &mut [u8; PAYLOAD_LEN],
+    keys: &[HopKeys; PATH_LEN],
+    format: Format,
+) -> Result<(), BuildError> {
+    for hop in keys.iter().rev() {
+        match format {
+            Format::Lip183 => hop
+                .lioness()
+                .and_then(|layer| layer.encrypt(payload))
+                .ok_or(TOO_SMALL)?,
+            Format::V039 => hop.payload().apply(payload),
+        }
     }
     Ok(())
 }
 
-const TOO_SMALL: BuildError = BuildError::BufferTooSmall {
+pub(crate) const TOO_SMALL: BuildError = BuildError::BufferTooSmall {
     required: PACKET_LEN,
 };
 
@@ -193,16 +215,28 @@ pub struct PacketBuilder<'a> {
     route: &'a Route,
     destination: Option<&'a Address>,
     surbs: &'a [Surb],
+    format: Format,
 }
 
 impl<'a> PacketBuilder<'a> {
-    /// A builder for packets along `route`, in exit == destination mode, without SURBs.
+    /// A builder for packets along `route`, in exit == destination mode, without SURBs, in the
+    /// default format ([`Format::Lip183`]).
     pub const fn new(route: &'a Route) -> Self {
         Self {
             route,
             destination: None,
             surbs: &[],
+            format: Format::Lip183,
         }
+    }
+
+    /// The wire format to build in (MIX-LIONESS.md §10). The SURBs given to
+    /// [`PacketBuilder::surbs`] should be of the same format: the exit answers in the format
+    /// it peels with, whatever a SURB was made for.
+    #[must_use]
+    pub const fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// Forward mode: the exit dials `destination` (which need not run mix) and writes the
@@ -220,17 +254,18 @@ impl<'a> PacketBuilder<'a> {
         self
     }
 
-    /// The largest application message a packet of this builder can carry for `codec`.
+    /// The largest application message a packet of this builder can carry for `codec`, in
+    /// its format.
     ///
     /// # Errors
-    /// As [`payload::max_message_len`].
+    /// As [`Format::max_message_len`].
     pub fn max_message_len(&self, codec: &str) -> Result<usize, BuildError> {
-        payload::max_message_len(codec, self.surbs.len())
+        self.format.max_message_len(codec, self.surbs.len())
     }
 
     /// Builds one packet carrying `body` for the origin protocol `codec` into the first
     /// [`PACKET_LEN`] bytes of `out`, and returns [`PACKET_LEN`]. Draws the ephemeral secret
-    /// and the chunk trailer from `rng`.
+    /// (and, in v0.39, the chunk trailer) from `rng`.
     ///
     /// # Errors
     /// [`BuildError::BufferTooSmall`] if `out` is shorter than a packet;
@@ -247,12 +282,15 @@ impl<'a> PacketBuilder<'a> {
         let mut x = zeroize::Zeroizing::new([0u8; 32]);
         rng.fill_bytes(x.as_mut());
         let mut seq_no = [0u8; SEQ_NO_LEN];
-        rng.fill_bytes(&mut seq_no);
+        if self.format == Format::V039 {
+            rng.fill_bytes(&mut seq_no);
+        }
         self.build_with_fixed_randomness_for_testing_only(&x, seq_no, codec, body, out)
     }
 
-    /// [`PacketBuilder::build`] with the ephemeral secret `x` and the chunk trailer given.
-    /// Reusing `x` for two packets links them; this exists for test vectors only.
+    /// [`PacketBuilder::build`] with the ephemeral secret `x` and the chunk trailer given
+    /// (`seq_no` is ignored in LIP-183, which has no trailer). Reusing `x` for two packets
+    /// links them; this exists for test vectors only.
     ///
     /// # Errors
     /// As [`PacketBuilder::build`].
@@ -272,12 +310,8 @@ impl<'a> PacketBuilder<'a> {
         };
         let (header, payload) = packet_parts(out)?;
         let path = PathSecrets::derive(x, self.route)?;
-        write_payload(
-            payload,
-            &message,
-            seq_no,
-            path.keys.iter().rev().map(HopKeys::payload),
-        )?;
+        write_plaintext(payload, &message, self.format, seq_no)?;
+        encrypt_forward(payload, &path.keys, self.format)?;
         write_header(
             &path,
             self.route,

@@ -6,6 +6,7 @@
 //! * `H` = SHA-256; `KDF(label, secret)` = `SHA-256(label ‖ secret)[0..16)` with ASCII labels.
 //! * AES-128-CTR with the whole 128-bit counter block incremented big-endian.
 //! * HMAC-SHA-256 truncated to 16 bytes, verified in constant time.
+//! * LIONESS (MIX-LIONESS.md §1), the LIP-183 payload cipher, built from the two above.
 
 use aes::Aes128;
 use ctr::Ctr128BE;
@@ -27,6 +28,15 @@ pub(crate) mod label {
     pub(crate) const IV: &[u8] = b"iv";
     pub(crate) const DELTA_AES_KEY: &[u8] = b"delta_aes_key";
     pub(crate) const DELTA_IV: &[u8] = b"delta_iv";
+    /// LIP-183: the per-hop LIONESS seed `SHA-256("payload_enc_key" ‖ s)` (MIX-LIONESS.md §2).
+    pub(crate) const PAYLOAD_ENC_KEY: &[u8] = b"payload_enc_key";
+    /// LIP-183: LIONESS round keys `SHA-256("lioness_key<i>" ‖ seed)`, i = 1..4.
+    pub(crate) const LIONESS_KEYS: [&[u8]; 4] = [
+        b"lioness_key1",
+        b"lioness_key2",
+        b"lioness_key3",
+        b"lioness_key4",
+    ];
 }
 
 /// `SHA-256(a ‖ b)`.
@@ -107,6 +117,95 @@ impl Keystream {
             .to_be_bytes();
         let mut cipher = Ctr128BE::<Aes128>::new(&self.key.into(), &counter.into());
         cipher.apply_keystream(buf);
+    }
+}
+
+/// LIONESS's `μ`: the length of the left part of a block and of every round key.
+pub(crate) const LIONESS_MU: usize = 32;
+/// The shortest block LIONESS accepts (`2μ`).
+pub(crate) const LIONESS_MIN_BLOCK: usize = 2 * LIONESS_MU;
+
+/// The LIONESS wide-block cipher as LIP-183 instantiates it (MIX-LIONESS.md §1): four
+/// unbalanced Feistel rounds over `L (32) ‖ R (|B| − 32)`, the stream function `S` being
+/// AES-128-CTR keyed by `k[0..16)` from the initial counter block `k[16..32)` (the whole
+/// block a 128-bit big-endian counter), the hash `H(k, m) = SHA-256(k ‖ m)`.
+///
+/// Works in place on the caller's buffer and allocates nothing; the round keys are zeroized
+/// on drop, and every temporary key is wiped after use.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Lioness {
+    keys: [[u8; LIONESS_MU]; 4],
+}
+
+impl Lioness {
+    /// The round keys `K_i = SHA-256("lioness_key<i>" ‖ seed)`. LIP-183 refuses seeds shorter
+    /// than κ = 16 bytes; every seed this crate passes is 16 or 32 bytes.
+    pub(crate) fn new(seed: &[u8]) -> Option<Self> {
+        if seed.len() < K {
+            return None;
+        }
+        Some(Self {
+            keys: label::LIONESS_KEYS.map(|l| sha256_2(l, seed)),
+        })
+    }
+
+    /// The round keys, for test vectors.
+    pub(crate) const fn keys(&self) -> &[[u8; LIONESS_MU]; 4] {
+        &self.keys
+    }
+
+    /// `R ^= S(k ⊕ L)`.
+    fn stream(key: &[u8; LIONESS_MU], left: &[u8; LIONESS_MU], right: &mut [u8]) {
+        let mut k = [0u8; LIONESS_MU];
+        for ((o, a), b) in k.iter_mut().zip(key).zip(left) {
+            *o = a ^ b;
+        }
+        if let Some((aes_key, iv)) = k.split_first_chunk::<K>()
+            && let Ok(iv) = <&[u8; K]>::try_from(iv)
+        {
+            let mut cipher = Ctr128BE::<Aes128>::new(&(*aes_key).into(), &(*iv).into());
+            cipher.apply_keystream(right);
+        }
+        k.zeroize();
+    }
+
+    /// `L ^= H(k, R)`.
+    fn hash(key: &[u8; LIONESS_MU], left: &mut [u8; LIONESS_MU], right: &[u8]) {
+        let mut digest = sha256_2(key, right);
+        for (l, d) in left.iter_mut().zip(&digest) {
+            *l ^= d;
+        }
+        digest.zeroize();
+    }
+
+    /// Splits a block into `L` and `R`, or `None` if it is shorter than `2μ`.
+    fn split(block: &mut [u8]) -> Option<(&mut [u8; LIONESS_MU], &mut [u8])> {
+        if block.len() < LIONESS_MIN_BLOCK {
+            return None;
+        }
+        block.split_first_chunk_mut::<LIONESS_MU>()
+    }
+
+    /// Encrypts `block` in place. `None` (and `block` untouched) if it is shorter than 64 bytes.
+    pub(crate) fn encrypt(&self, block: &mut [u8]) -> Option<()> {
+        let (left, right) = Self::split(block)?;
+        let [k1, k2, k3, k4] = &self.keys;
+        Self::stream(k1, left, right);
+        Self::hash(k2, left, right);
+        Self::stream(k3, left, right);
+        Self::hash(k4, left, right);
+        Some(())
+    }
+
+    /// Decrypts `block` in place: the rounds of [`Lioness::encrypt`] in reverse order.
+    pub(crate) fn decrypt(&self, block: &mut [u8]) -> Option<()> {
+        let (left, right) = Self::split(block)?;
+        let [k1, k2, k3, k4] = &self.keys;
+        Self::hash(k4, left, right);
+        Self::stream(k3, left, right);
+        Self::hash(k2, left, right);
+        Self::stream(k1, left, right);
+        Some(())
     }
 }
 
@@ -323,6 +422,66 @@ mod tests {
             hex::encode(mac16(&[0u8; 16], b"")),
             "b613679a0814d9ec772f95d778c35fc5"
         );
+    }
+
+    // MIX-LIONESS.md §1: the known answers of Nim's tests/test_lioness.nim.
+    #[test]
+    #[allow(clippy::cast_possible_truncation, reason = "byte patterns")]
+    fn lioness_matches_the_nim_known_answers() {
+        let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let lioness = Lioness::new(&seed).unwrap();
+        assert_eq!(
+            hex::encode(lioness.keys()[0]),
+            "913e718a554d91846ab91dfef57804f634c10e9a24811e5927ea71abf6f51443"
+        );
+        assert_eq!(
+            hex::encode(lioness.keys()[3]),
+            "753e6b589d26ef262aa9fda8a27956183b4e071a34831d343fe6b64c651b942c"
+        );
+        // S with key 00..1f over 00..2f: the full 128-bit counter of `Ctr128BE`.
+        let mut data: [u8; 48] = core::array::from_fn(|i| i as u8);
+        Lioness::stream(&seed, &[0u8; 32], &mut data);
+        assert_eq!(
+            hex::encode(data),
+            "07ffed77e5d005699807e41a82999c9c82d3d717cc1994155e60677997e4c017\
+             ea001a4411c0de8c4dbfa0078df81355"
+        );
+        assert_eq!(
+            hex::encode(sha256_2(&seed, b"abc")),
+            "42fd4a8c529fdb402d577c701b291018f0b2c52207f96e2a057483fd349a9868"
+        );
+        assert_eq!(
+            hex::encode(sha256_2(label::PAYLOAD_ENC_KEY, &seed)),
+            "8628ce30f82298838478ebd2744a6a31ef34a7d6a5a600b8e0c7de533510f85d"
+        );
+        let plain: [u8; 64] = core::array::from_fn(|i| (i + 3) as u8);
+        let mut block = plain;
+        lioness.encrypt(&mut block).unwrap();
+        assert_eq!(
+            hex::encode(block),
+            "8adf6b9791e82ecf9482a5f6a29368ae84362763a019877064d032bd52a5ef9d\
+             58d36ed74ff920fc319822895276f5b1fa07893db9fb0d532a1bd02e0d8459d0"
+        );
+        lioness.decrypt(&mut block).unwrap();
+        assert_eq!(block, plain);
+    }
+
+    #[test]
+    fn lioness_refuses_short_seeds_and_blocks_and_garbles_everything_on_a_flip() {
+        assert!(Lioness::new(&[1u8; 15]).is_none());
+        let lioness = Lioness::new(&[1u8; 16]).unwrap();
+        let mut short = [5u8; 63];
+        assert!(lioness.encrypt(&mut short).is_none());
+        assert!(lioness.decrypt(&mut short).is_none());
+        assert_eq!(short, [5u8; 63]);
+        let mut block = [0u8; 3984];
+        lioness.encrypt(&mut block).unwrap();
+        for offset in [0, 31, 32, 100, 3983] {
+            let mut bad = block;
+            bad[offset] ^= 1;
+            lioness.decrypt(&mut bad).unwrap();
+            assert_ne!(&bad[..16], &[0u8; 16], "offset {offset}");
+        }
     }
 
     #[test]

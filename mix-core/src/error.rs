@@ -1,9 +1,11 @@
 //! Errors, one type per operation (STYLE Part 4).
 //!
 //! Every type is `Copy`, carries only fixed-size data and displays as a short static phrase, so
-//! nothing a caller logs can leak packet contents. Checks made with a secret (γ, the payload's
-//! zero prefix, a reply's layers) fail as one opaque `Rejected` variant. A relay must never
-//! tell a peer why it dropped a packet: these values are for local metrics and logs only.
+//! nothing a caller logs can leak packet contents. The MAC check fails as one opaque `Rejected`
+//! variant; the α rules and the zero-prefix checks of MIX-LIONESS.md §2, §3, §5 have their own
+//! variants (the α rules use only public data; a zero-prefix failure says only that the
+//! payload is not what its sender built). A relay must never tell a peer why it dropped a
+//! packet: these values are for local metrics and logs only.
 
 use core::fmt;
 
@@ -70,7 +72,8 @@ pub enum BuildError {
         /// The largest application message that fits with this codec and SURB count.
         max_len: usize,
     },
-    /// The codec is longer than the 127 bytes deployed decoders accept (MIX.md §4.7).
+    /// The codec is longer than the format's decoders accept (MIX.md §4.7: 127 bytes in
+    /// v0.39; a two-byte uvarint in LIP-183).
     CodecTooLong,
     /// More SURBs than fit one packet (MIX.md §2: at most 5), or more than fit beside the codec.
     TooManySurbs,
@@ -83,7 +86,7 @@ impl fmt::Display for BuildError {
         f.write_str(match self {
             Self::BufferTooSmall { .. } => "output buffer is too small for a packet",
             Self::MessageTooLong { .. } => "message is too long for one packet",
-            Self::CodecTooLong => "codec is longer than 127 bytes",
+            Self::CodecTooLong => "codec is too long for the wire format",
             Self::TooManySurbs => "too many SURBs for one packet",
             Self::WeakPublicKey => "a hop's public key is of small order",
         })
@@ -125,9 +128,19 @@ pub enum PeelError {
     Length,
     /// The replay filter refused the packet's tag.
     Replay(ReplayError),
-    /// An integrity check made with the hop's secret failed: γ did not match, α was of small
-    /// order, or the exit payload's zero prefix was wrong.
+    /// γ did not match β (or the buffer changed between the MAC check and peeling).
     Rejected,
+    /// α was all zero (MIX-LIONESS.md §5 step 1: `Field element must not be all zero`).
+    AlphaZero,
+    /// α was not the canonical encoding of a field element: ≥ p = 2²⁵⁵ − 19 read as a
+    /// little-endian integer, which includes any α with the top bit set (§5 step 1).
+    AlphaNonCanonical,
+    /// α was of small order: the shared secret was all zero (§5 step 2, `low-order shared
+    /// secret`).
+    AlphaLowOrder,
+    /// At the exit, the decrypted payload did not start with 16 zero bytes (MIX-LIONESS.md §2:
+    /// `payload integrity check failed`). In LIP-183 this is how a tampered δ shows.
+    PayloadIntegrity,
     /// The header was authentic but its routing block or exit payload could not be decoded.
     Malformed(DecodeError),
 }
@@ -137,7 +150,11 @@ impl fmt::Display for PeelError {
         f.write_str(match self {
             Self::Length => "packet has the wrong length",
             Self::Replay(_) => "packet refused by the replay filter",
-            Self::Rejected => "packet failed an integrity check",
+            Self::Rejected => "packet failed its MAC check",
+            Self::AlphaZero => "packet's alpha is all zero",
+            Self::AlphaNonCanonical => "packet's alpha is not canonical",
+            Self::AlphaLowOrder => "packet's alpha is of low order",
+            Self::PayloadIntegrity => "payload integrity check failed",
             Self::Malformed(_) => "packet content is malformed",
         })
     }
@@ -148,7 +165,12 @@ impl core::error::Error for PeelError {
         match self {
             Self::Replay(e) => Some(e),
             Self::Malformed(e) => Some(e),
-            Self::Length | Self::Rejected => None,
+            Self::Length
+            | Self::Rejected
+            | Self::AlphaZero
+            | Self::AlphaNonCanonical
+            | Self::AlphaLowOrder
+            | Self::PayloadIntegrity => None,
         }
     }
 }
@@ -165,9 +187,10 @@ impl From<ReplayError> for PeelError {
 pub enum SurbError {
     /// The buffer is not exactly one payload.
     Length,
-    /// After removing every layer the payload did not start with the zero prefix: wrong keys,
-    /// or the reply was tampered with.
-    Rejected,
+    /// After removing every layer the payload did not start with the zero prefix (MIX-LIONESS.md
+    /// §3: `reply payload integrity check failed`): wrong keys or format, or the reply was
+    /// tampered with.
+    Integrity,
     /// The opened reply could not be decoded.
     Malformed(DecodeError),
 }
@@ -176,7 +199,7 @@ impl fmt::Display for SurbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Length => "reply payload has the wrong length",
-            Self::Rejected => "reply failed its integrity check",
+            Self::Integrity => "reply payload integrity check failed",
             Self::Malformed(_) => "reply content is malformed",
         })
     }
@@ -186,7 +209,7 @@ impl core::error::Error for SurbError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Malformed(e) => Some(e),
-            Self::Length | Self::Rejected => None,
+            Self::Length | Self::Integrity => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::crypto::{self, Keystream, label};
+use crate::crypto::{self, Keystream, Lioness, label};
 use crate::params::K;
 use crate::util::Hex;
 
@@ -114,13 +114,17 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
-/// The five keys one hop derives from its shared secret with the ASCII labels of MIX.md §3:
-/// `aes_key`/`iv` for β, `mac_key` for γ, `delta_aes_key`/`delta_iv` for δ.
+/// The keys one hop derives from its shared secret with the ASCII labels of MIX.md §3 and
+/// MIX-LIONESS.md §2: `aes_key`/`iv` for β, `mac_key` for γ, and for δ either
+/// `delta_aes_key`/`delta_iv` (v0.39) or the LIONESS seed `payload_enc_key` (LIP-183). Both
+/// payload keys are derived whatever the format (three short hashes), so vectors of either
+/// format can be checked.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct HopKeys {
     header: Keystream,
     mac_key: [u8; K],
     payload: Keystream,
+    payload_enc_key: [u8; 32],
 }
 
 impl HopKeys {
@@ -131,7 +135,18 @@ impl HopKeys {
             header: Keystream::header(s),
             mac_key: crypto::kdf(label::MAC_KEY, s),
             payload: Keystream::payload(s),
+            payload_enc_key: crypto::sha256_2(label::PAYLOAD_ENC_KEY, s),
         }
+    }
+
+    /// LIP-183: the hop's LIONESS seed `pek = SHA-256("payload_enc_key" ‖ s)`, all 32 bytes.
+    pub fn payload_enc_key(&self) -> &[u8; 32] {
+        &self.payload_enc_key
+    }
+
+    /// LIP-183: the hop's LIONESS layer.
+    pub(crate) fn lioness(&self) -> Option<Lioness> {
+        Lioness::new(&self.payload_enc_key)
     }
 
     /// `KDF("aes_key", s)`.
@@ -149,12 +164,12 @@ impl HopKeys {
         &self.mac_key
     }
 
-    /// `KDF("delta_aes_key", s)`.
+    /// `KDF("delta_aes_key", s)` (v0.39).
     pub fn delta_aes_key(&self) -> &[u8; K] {
         self.payload.key()
     }
 
-    /// `KDF("delta_iv", s)`.
+    /// `KDF("delta_iv", s)` (v0.39).
     pub fn delta_iv(&self) -> &[u8; K] {
         self.payload.iv()
     }

@@ -1,5 +1,24 @@
 //! Sphinx packets of the libp2p mix protocol (`/mix/1.0.0`), byte-compatible with the Nim
-//! implementation that Waku's nodes run (spec digest: `shared/spec/MIX.md`).
+//! implementation (spec digests: `shared/spec/MIX.md`, `shared/spec/MIX-LIONESS.md`).
+//!
+//! # Wire formats
+//! Two formats share the protocol id, the packet size and the header bytes, and nothing on the
+//! wire tells them apart, so a deployment picks one ([`Format`], MIX-LIONESS.md §10):
+//!
+//! * [`Format::Lip183`], the **default**: the current upstream format (LIP-183). δ is a LIONESS
+//!   wide-block cipher per hop (a flipped bit garbles the whole payload, which the exit and the
+//!   reply's creator detect), the padded message has no seqNo trailer (3966 data bytes), the
+//!   replay tag is `SHA-256(s)`.
+//! * [`Format::V039`]: the format deployed with logos-delivery v0.39: δ is AES-128-CTR
+//!   (malleable beyond its zero prefix), a 4-byte seqNo trailer (3962 data bytes), the replay
+//!   tag is `SHA-256(α ‖ s)`.
+//!
+//! Entry points without a format ([`PacketBuilder::new`], [`Surb::create`], [`peel()`],
+//! [`NodeSecretKey::hop_secrets`], [`max_message_len`]) use the default; each has a sibling
+//! or setter taking one ([`PacketBuilder::format`], [`Surb::create_with_format`],
+//! [`peel_with`], [`NodeSecretKey::hop_secrets_with`], [`Format::max_message_len`]). SURBs,
+//! SURB keys and hop secrets remember their format, so an exit answers and a creator opens in
+//! the format the packet was peeled or the SURB made in.
 //!
 //! The crate is pure: no I/O, no clock, no OS randomness. Randomness is an `rng` argument
 //! (`rand_core` 0.10 traits), time is a `now_ms` argument, delays are returned values, and
@@ -58,14 +77,16 @@
 //! ```
 //!
 //! # Hop
-//! [`peel`] is the whole per-hop processing; its steps are public too (see [`peel`](mod@peel)
-//! module docs): [`NodeSecretKey::hop_secrets`] → [`HopSecrets::replay_tag`] →
-//! [`HopSecrets::verify_mac`] → [`VerifiedHop::peel_in_place`].
+//! [`peel()`] (or [`peel_with`] a format) is the whole per-hop processing; its steps are public
+//! too (see [`peel`](mod@peel) module docs): [`NodeSecretKey::hop_secrets_with`] →
+//! [`HopSecrets::replay_tag`] → [`HopSecrets::verify_mac`] → [`VerifiedHop::peel_in_place`].
+//! An exit with service handlers (LIP-183 line B) uses
+//! [`VerifiedHop::peel_in_place_with_services`]; see [`payload`] for why it must say so.
 //!
 //! # Errors and secrets
 //! Errors are small `Copy` enums with static messages (one type per operation, and [`Error`]
-//! for `?`). Nothing from the wire panics. Secret types zeroize on drop and never print their
-//! bytes; MACs and zero prefixes are compared in constant time.
+//! for `?`). Nothing from the wire panics. Secret types (LIONESS round keys included) zeroize
+//! on drop and never print their bytes; MACs and zero prefixes are compared in constant time.
 //!
 //! # Performance
 //! Packet creation folds Nim's chain of `i+1` ladders per hop into one variable-base and one
@@ -100,6 +121,7 @@ mod builder;
 mod crypto;
 mod delay;
 mod error;
+mod format;
 mod keys;
 pub mod params;
 pub mod payload;
@@ -115,20 +137,21 @@ pub use delay::{
     sample_truncated_exponential,
 };
 pub use error::{BuildError, DecodeError, Error, PeelError, ReplayError, SurbError};
+pub use format::{Format, ParseFormatError};
 pub use keys::{HopKeys, NodePublicKey, NodeSecretKey, SharedSecret};
 pub use params::{
     COVER_CODEC, HEADER_LEN, MAX_CODEC_LEN, MAX_SURBS, MESSAGE_LEN, PACKET_LEN, PATH_LEN,
     PAYLOAD_LEN, SURB_LEN,
 };
 pub use payload::{ExitMessage, MAX_REPLY_LEN, max_message_len};
-pub use peel::{Action, HopSecrets, VerifiedHop, peel};
+pub use peel::{Action, HopSecrets, VerifiedHop, peel, peel_with};
 pub use replay::{FINGERPRINT_LEN, ReplayFilter, ReplayTag};
 #[cfg(feature = "alloc")]
 pub use replay::{MemoryReplayFilter, ReplayConfig};
-pub use surb::{SURB_KEYS_LEN, Surb, SurbId, SurbKeys, Surbs};
+pub use surb::{LEGACY_SURB_KEYS_LEN, SURB_KEYS_LEN, Surb, SurbId, SurbKeys, Surbs};
 
-/// The raw primitives of MIX.md §3, for test vectors and benchmarks. Not a stable API: the
-/// packet types above are the interface.
+/// The raw primitives of MIX.md §3 and MIX-LIONESS.md §1, for test vectors and benchmarks.
+/// Not a stable API: the packet types above are the interface.
 #[doc(hidden)]
 pub mod hazmat {
     /// `X25519(scalar, u)` (RFC 7748, clamped).
@@ -149,6 +172,43 @@ pub mod hazmat {
     /// `HMAC-SHA-256(key, data)[0..16)`.
     pub fn mac16(key: &[u8; 16], data: &[u8]) -> [u8; 16] {
         crate::crypto::mac16(key, data)
+    }
+
+    /// The LIONESS cipher of LIP-183 (MIX-LIONESS.md §1), keyed by a seed of at least 16
+    /// bytes; in place, no allocation, round keys zeroized on drop.
+    #[derive(Clone)]
+    pub struct Lioness(crate::crypto::Lioness);
+
+    impl Lioness {
+        /// The shortest block LIONESS accepts: 64 bytes.
+        pub const MIN_BLOCK_LEN: usize = crate::crypto::LIONESS_MIN_BLOCK;
+
+        /// Derives the round keys `SHA-256("lioness_key<i>" ‖ seed)`; `None` for a seed
+        /// shorter than 16 bytes.
+        pub fn new(seed: &[u8]) -> Option<Self> {
+            crate::crypto::Lioness::new(seed).map(Self)
+        }
+
+        /// The round keys `K₁…K₄`.
+        pub fn round_keys(&self) -> &[[u8; 32]; 4] {
+            self.0.keys()
+        }
+
+        /// Encrypts `block` in place; `None` (block untouched) if shorter than 64 bytes.
+        pub fn encrypt(&self, block: &mut [u8]) -> Option<()> {
+            self.0.encrypt(block)
+        }
+
+        /// Decrypts `block` in place; `None` (block untouched) if shorter than 64 bytes.
+        pub fn decrypt(&self, block: &mut [u8]) -> Option<()> {
+            self.0.decrypt(block)
+        }
+    }
+
+    impl core::fmt::Debug for Lioness {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("Lioness").finish_non_exhaustive()
+        }
     }
 }
 

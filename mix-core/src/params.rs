@@ -45,10 +45,13 @@ pub const PAYLOAD_ZERO_PREFIX_LEN: usize = K;
 pub const MESSAGE_LEN: usize = PAYLOAD_LEN - PAYLOAD_ZERO_PREFIX_LEN;
 /// The padding-length field at the front of a chunk (MIX.md §4.6).
 pub const PADDING_LEN_LEN: usize = 2;
-/// The sequence-number trailer of a chunk (MIX.md §4.6).
+/// The sequence-number trailer of a chunk in the v0.39 format (MIX.md §4.6); LIP-183 has none.
 pub const SEQ_NO_LEN: usize = 4;
-/// Bytes of a chunk left for the serialized mix message (`DataSize`, MIX.md §2).
+/// Bytes of a chunk left for the serialized mix message (`DataSize`, MIX.md §2) in the **v0.39**
+/// format. See [`crate::Format::data_len`] for either format.
 pub const DATA_LEN: usize = MESSAGE_LEN - PADDING_LEN_LEN - SEQ_NO_LEN;
+/// `DataSize` in the LIP-183 format: no seqNo trailer (MIX-LIONESS.md §4).
+pub const LIP183_DATA_LEN: usize = MESSAGE_LEN - PADDING_LEN_LEN;
 
 /// A SURB identifier (MIX.md §6.1).
 pub const SURB_ID_LEN: usize = K;
@@ -70,8 +73,9 @@ pub const FILLER_LEN: usize = (T + 1) * (PATH_LEN - 1) * K;
 /// The exit block's plaintext before the filler is appended (MIX.md §4.5).
 pub const EXIT_BLOCK_LEN: usize = BETA_LEN - FILLER_LEN;
 
-/// The longest origin codec Nim's `MixMessage` decoder can read: it parses only one-byte
-/// uvarint lengths (MIX.md §4.7, §17 item 17).
+/// The longest origin codec v0.39 Nim's `MixMessage` decoder can read: it parses only one-byte
+/// uvarint lengths (MIX.md §4.7, §17 item 17). LIP-183 decoders read two-byte lengths too
+/// ([`crate::Format::max_codec_len`]).
 pub const MAX_CODEC_LEN: usize = 127;
 
 /// The codec reserved for cover traffic; it only ever appears inside a packet (MIX.md §1).
@@ -88,6 +92,7 @@ const _: () = {
     assert!(PAYLOAD_LEN == 3984);
     assert!(MESSAGE_LEN == 3968);
     assert!(DATA_LEN == 3962);
+    assert!(LIP183_DATA_LEN == 3966);
     assert!(SURB_LEN == 734);
     assert!(MAX_SURBS == 5);
     assert!(EXIT_ZERO_RUN_LEN == 240);

@@ -1,24 +1,28 @@
-//! Per-hop processing (MIX.md §5.5; Nim `checkReplay` + `processSphinxPacket`).
+//! Per-hop processing (MIX.md §5.5, MIX-LIONESS.md §5; Nim `checkReplay` +
+//! `processSphinxPacket`).
 //!
 //! The steps are public so a relay can arrange them, e.g. check replay tags in a batch:
 //!
-//! 1. [`NodeSecretKey::hop_secrets`]: one X25519 (`s = X25519(sk, α)`) and the key derivation.
-//! 2. [`HopSecrets::replay_tag`]: `SHA-256(α ‖ s)`, as Nim computes it today.
+//! 1. [`NodeSecretKey::hop_secrets_with`]: the α rules (not all zero, canonical), one X25519
+//!    (`s = X25519(sk, α)`, refused if zero) and the key derivation.
+//! 2. [`HopSecrets::replay_tag`]: `SHA-256(s)` in LIP-183, `SHA-256(α ‖ s)` in v0.39.
 //! 3. [`HopSecrets::verify_mac`]: γ against β, in constant time.
-//! 4. [`VerifiedHop::peel_in_place`]: decrypt β and δ in place and decide the role with Nim's
-//!    rule (step 8); for a forward hop compute `α' = X25519(SHA-256(α ‖ s), α)` and rewrite the
-//!    buffer into the outgoing packet.
+//! 4. [`VerifiedHop::peel_in_place`]: decrypt β and δ in place (δ: LIONESS decryption in
+//!    LIP-183, the XOR keystream in v0.39) and decide the role with Nim's rule (step 8); at
+//!    the exit check δ's zero prefix in constant time; for a forward hop compute
+//!    `α' = X25519(SHA-256(α ‖ s), α)` and rewrite the buffer into the outgoing packet.
 //!
-//! Step 1 refuses a non-canonical α. X25519 ignores α's top bit, so flipping it leaves the
-//! shared secret and γ valid while changing Nim's replay tag, which hashes the raw bytes: a
-//! Nim relay processes such a replay again and emits a second packet towards the next hop
-//! (where it then fails), exactly the observable replay that tags exist to prevent.
+//! Step 1 applies LIP-183's α rules in both formats. X25519 ignores α's top bit, so flipping
+//! it leaves the shared secret and γ valid while changing v0.39's replay tag, which hashes the
+//! raw bytes: a v0.39 Nim relay processes such a replay again and emits a second packet
+//! towards the next hop (where it then fails), exactly the observable replay that tags exist
+//! to prevent. LIP-183 Nim refuses such an α, as we always did.
 //!
 //! [`peel`] runs them in that order with a [`ReplayFilter`], checking the MAC *before* it
-//! records the tag. Nim records first; but then a forged packet that copies a genuine packet's
-//! α (and so its tag) with a garbled β would get its tag recorded and the genuine packet
-//! dropped as a replay. Recording only authenticated packets closes that, and costs a replay
-//! one HMAC over 576 bytes.
+//! records the tag, in both formats (LIP-183 Nim does too; v0.39 Nim recorded first, so a
+//! forged packet that copies a genuine packet's α, hence its tag, with a garbled β would get
+//! the genuine packet dropped as a replay). A packet whose exit payload then fails its zero
+//! prefix has had its tag recorded, so its replay is refused as a replay, as in Nim.
 
 use core::fmt;
 
@@ -26,6 +30,7 @@ use crate::address::Address;
 use crate::crypto::{self, Point};
 use crate::delay::Delay;
 use crate::error::{DecodeError, PeelError};
+use crate::format::Format;
 use crate::keys::{HopKeys, NodeSecretKey, SharedSecret};
 use crate::params::{
     ADDR_LEN, ALPHA_LEN, BETA_LEN, DECRYPTED_BETA_LEN, DELAY_LEN, EXIT_ZERO_RUN_LEN, GAMMA_LEN,
@@ -36,6 +41,7 @@ use crate::payload::ExitMessage;
 use crate::replay::{ReplayFilter, ReplayTag};
 use crate::surb::SurbId;
 use crate::util::Reader;
+use zeroize::Zeroize;
 
 /// What a hop must do with a packet it has peeled.
 #[derive(Debug)]
@@ -70,60 +76,100 @@ pub enum Action<'a> {
 }
 
 impl NodeSecretKey {
-    /// Step 1: the shared secret with the packet's sender and the keys derived from it.
+    /// [`NodeSecretKey::hop_secrets_with`] in the default format ([`Format::Lip183`]).
+    ///
+    /// # Errors
+    /// As [`NodeSecretKey::hop_secrets_with`].
+    pub fn hop_secrets(&self, packet: &[u8]) -> Result<HopSecrets, PeelError> {
+        self.hop_secrets_with(Format::default(), packet)
+    }
+
+    /// Step 1: the shared secret with the packet's sender and the keys derived from it, for
+    /// a packet of `format`.
     ///
     /// # Errors
     /// [`PeelError::Length`] unless `packet` is exactly [`PACKET_LEN`] bytes;
-    /// [`PeelError::Rejected`] if α is not a canonical encoding, or of small order. No honest
-    /// sender produces either: α is an X25519 output. A non-canonical α (top bit set, or ≥ p)
-    /// names the same point as a canonical one, so it yields the same shared secret and passes
-    /// the MAC, but Nim's replay tag hashes the raw bytes: accepting it would let a replayed
-    /// packet with α's top bit flipped through the filter. A small-order α gives a zero shared
-    /// secret: the layer would protect nothing.
-    pub fn hop_secrets(&self, packet: &[u8]) -> Result<HopSecrets, PeelError> {
+    /// [`PeelError::AlphaZero`], [`PeelError::AlphaNonCanonical`] or
+    /// [`PeelError::AlphaLowOrder`] by the α rules of MIX-LIONESS.md §5, in both formats. No
+    /// honest sender breaks them: α is an X25519 output. A non-canonical α (top bit set, or
+    /// ≥ p) names the same point as a canonical one, so it yields the same shared secret and
+    /// passes the MAC, but v0.39's replay tag hashes the raw bytes: accepting it would let a
+    /// replayed packet with α's top bit flipped through the filter. A small-order α gives a
+    /// zero shared secret: the layer would protect nothing.
+    pub fn hop_secrets_with(&self, format: Format, packet: &[u8]) -> Result<HopSecrets, PeelError> {
         let packet: &[u8; PACKET_LEN] = packet.try_into().map_err(|_| PeelError::Length)?;
         let alpha = *packet.first_chunk::<ALPHA_LEN>().ok_or(PeelError::Length)?;
+        // α is public: these checks need not be constant time.
+        if alpha == [0u8; ALPHA_LEN] {
+            return Err(PeelError::AlphaZero);
+        }
         if !crypto::is_canonical_u(&alpha) {
-            return Err(PeelError::Rejected);
+            return Err(PeelError::AlphaNonCanonical);
         }
         let point = Point::decode(&alpha);
         let shared = SharedSecret::new(point.mul_clamped(self.as_bytes()));
         if shared.is_zero() {
-            return Err(PeelError::Rejected);
+            return Err(PeelError::AlphaLowOrder);
         }
         let blinder = crypto::sha256_2(&alpha, shared.as_bytes());
+        let replay_tag = match format {
+            Format::Lip183 => ReplayTag::new(crypto::sha256_2(shared.as_bytes(), &[])),
+            Format::V039 => ReplayTag::new(blinder),
+        };
         Ok(HopSecrets {
             keys: HopKeys::derive(&shared),
             shared,
-            replay_tag: ReplayTag::new(blinder),
+            replay_tag,
+            blinder,
             alpha,
             point,
+            format,
         })
     }
 }
 
-/// One hop's secrets for one packet (steps 1–2 done).
+/// One hop's secrets for one packet (steps 1–2 done), in the format they were derived for.
 pub struct HopSecrets {
     shared: SharedSecret,
     keys: HopKeys,
-    /// `SHA-256(α ‖ s)`: both the replay tag and the blinding factor.
+    /// `SHA-256(s)` (LIP-183) or `SHA-256(α ‖ s)` (v0.39).
     replay_tag: ReplayTag,
+    /// `SHA-256(α ‖ s)`, the blinding factor (both formats).
+    blinder: [u8; 32],
     alpha: [u8; ALPHA_LEN],
     point: Point,
+    format: Format,
+}
+
+impl Drop for HopSecrets {
+    fn drop(&mut self) {
+        self.blinder.zeroize();
+    }
 }
 
 impl HopSecrets {
+    /// The format these secrets were derived for.
+    pub const fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The blinding factor `b = SHA-256(α ‖ s)` (MIX.md §5.5 step 9, both formats). Like the
+    /// shared secret, it links this hop's input and output packets: keep it secret.
+    pub const fn blinding_factor(&self) -> &[u8; 32] {
+        &self.blinder
+    }
+
     /// `s = X25519(sk, α)`.
     pub const fn shared_secret(&self) -> &SharedSecret {
         &self.shared
     }
 
-    /// The five derived keys.
+    /// The derived keys.
     pub const fn keys(&self) -> &HopKeys {
         &self.keys
     }
 
-    /// Step 2: the replay tag `SHA-256(α ‖ s)`.
+    /// Step 2: the replay tag, `SHA-256(s)` in LIP-183 and `SHA-256(α ‖ s)` in v0.39.
     pub const fn replay_tag(&self) -> &ReplayTag {
         &self.replay_tag
     }
@@ -173,20 +219,41 @@ pub struct VerifiedHop {
 }
 
 impl VerifiedHop {
-    /// The replay tag `SHA-256(α ‖ s)`.
+    /// The replay tag (see [`HopSecrets::replay_tag`]).
     pub const fn replay_tag(&self) -> &ReplayTag {
         &self.secrets.replay_tag
+    }
+
+    /// The format of the packet.
+    pub const fn format(&self) -> Format {
+        self.secrets.format
     }
 
     /// Step 4: decrypts the packet in place and says what to do with it.
     ///
     /// # Errors
     /// [`PeelError::Length`] unless `packet` is exactly [`PACKET_LEN`] bytes;
-    /// [`PeelError::Rejected`] if `packet` is not the verified packet (its α or γ changed), or
-    /// an exit payload does not start with 16 zero bytes; [`PeelError::Malformed`] if the
-    /// authenticated routing block matches no role or holds an invalid address, or the exit
-    /// message does not decode.
+    /// [`PeelError::Rejected`] if `packet` is not the verified packet (its α or γ changed);
+    /// [`PeelError::PayloadIntegrity`] if an exit payload does not start with 16 zero bytes
+    /// (δ stays decrypted in the buffer); [`PeelError::Malformed`] if the authenticated routing
+    /// block matches no role or holds an invalid address, or the exit message does not decode.
     pub fn peel_in_place(self, packet: &mut [u8]) -> Result<Action<'_>, PeelError> {
+        self.peel_in_place_with_services(packet, &[])
+    }
+
+    /// [`VerifiedHop::peel_in_place`] at a node with service handlers (MIX-LIONESS.md §6
+    /// line B) for the codecs in `services`: a LIP-183 exit == destination message for one of
+    /// them is returned whole as [`ExitMessage::Service`] (see
+    /// [`ExitMessage::decode_with_services`] and the [`crate::payload`] docs for why the
+    /// exit must say so).
+    ///
+    /// # Errors
+    /// As [`VerifiedHop::peel_in_place`].
+    pub fn peel_in_place_with_services<'a>(
+        self,
+        packet: &'a mut [u8],
+        services: &[&str],
+    ) -> Result<Action<'a>, PeelError> {
         let secrets = &self.secrets;
         let (alpha, beta, gamma) = split_header(packet)?;
         // The buffer must still be the packet whose γ was verified.
@@ -202,10 +269,15 @@ impl VerifiedHop {
 
         let packet: &mut [u8; PACKET_LEN] = packet.try_into().map_err(|_| PeelError::Length)?;
         // δ' (step 7)
-        secrets
-            .keys
-            .payload()
-            .apply(packet.get_mut(HEADER_LEN..).ok_or(PeelError::Length)?);
+        let delta = packet.get_mut(HEADER_LEN..).ok_or(PeelError::Length)?;
+        match secrets.format {
+            Format::Lip183 => secrets
+                .keys
+                .lioness()
+                .and_then(|layer| layer.decrypt(delta))
+                .ok_or(PeelError::Length)?,
+            Format::V039 => secrets.keys.payload().apply(delta),
+        }
 
         match classify(&b) {
             Role::Exit => {
@@ -216,10 +288,16 @@ impl VerifiedHop {
                     .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
                     .ok_or(PeelError::Length)?;
                 if !crypto::ct_is_zero(zeros) {
-                    return Err(PeelError::Rejected);
+                    return Err(PeelError::PayloadIntegrity);
                 }
                 let chunk: &[u8; MESSAGE_LEN] = chunk.try_into().map_err(|_| PeelError::Length)?;
-                let message = ExitMessage::decode(chunk).map_err(PeelError::Malformed)?;
+                let message = ExitMessage::decode_with_services(
+                    secrets.format,
+                    chunk,
+                    destination.is_none(),
+                    services,
+                )
+                .map_err(PeelError::Malformed)?;
                 Ok(Action::Exit {
                     destination,
                     message,
@@ -239,7 +317,7 @@ impl VerifiedHop {
                 let delay_bytes = slice(&b, ADDR_LEN, DELAY_LEN)?;
                 let delay =
                     Delay::from_be_bytes(delay_bytes.try_into().map_err(|_| PeelError::Length)?);
-                let alpha_next = secrets.point.mul_clamped(secrets.replay_tag.as_bytes());
+                let alpha_next = secrets.point.mul_clamped(&secrets.blinder);
                 // Outgoing header: α' ‖ B[112..688) ‖ B[96..112)  (step 8)
                 let parts = alpha_next
                     .iter()
@@ -294,20 +372,35 @@ fn classify(b: &[u8; DECRYPTED_BETA_LEN]) -> Role {
     }
 }
 
-/// Steps 1–4 with a replay filter: the whole per-hop processing of one received packet.
-///
-/// `now_ms` is the caller's clock, in milliseconds, for the filter's expiry.
+/// [`peel_with`] in the default format ([`Format::Lip183`]).
 ///
 /// # Errors
-/// As [`NodeSecretKey::hop_secrets`], [`HopSecrets::verify_mac`] and
-/// [`VerifiedHop::peel_in_place`]; [`PeelError::Replay`] when the filter refuses the tag.
+/// As [`peel_with`].
 pub fn peel<'a, F: ReplayFilter + ?Sized>(
     key: &NodeSecretKey,
     replay: &mut F,
     now_ms: u64,
     packet: &'a mut [u8],
 ) -> Result<Action<'a>, PeelError> {
-    let verified = key.hop_secrets(packet)?.verify_mac(packet)?;
+    peel_with(Format::default(), key, replay, now_ms, packet)
+}
+
+/// Steps 1–4 with a replay filter: the whole per-hop processing of one received packet of
+/// `format`. The tag is recorded only after γ verified.
+///
+/// `now_ms` is the caller's clock, in milliseconds, for the filter's expiry.
+///
+/// # Errors
+/// As [`NodeSecretKey::hop_secrets_with`], [`HopSecrets::verify_mac`] and
+/// [`VerifiedHop::peel_in_place`]; [`PeelError::Replay`] when the filter refuses the tag.
+pub fn peel_with<'a, F: ReplayFilter + ?Sized>(
+    format: Format,
+    key: &NodeSecretKey,
+    replay: &mut F,
+    now_ms: u64,
+    packet: &'a mut [u8],
+) -> Result<Action<'a>, PeelError> {
+    let verified = key.hop_secrets_with(format, packet)?.verify_mac(packet)?;
     replay.check_and_insert(verified.replay_tag(), now_ms)?;
     verified.peel_in_place(packet)
 }

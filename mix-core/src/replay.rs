@@ -1,12 +1,15 @@
-//! Replay protection (MIX.md §8; Nim `tag_manager.nim`).
+//! Replay protection (MIX.md §8, MIX-LIONESS.md §5; Nim `tag_manager.nim`).
 //!
-//! Each hop remembers the tag `SHA-256(α ‖ s)` of every packet it processed for a while (Nim:
-//! one hour, first-seen time never refreshed) and drops a packet whose tag it has seen.
+//! Each hop remembers the tag of every packet it processed for a while (Nim: one hour,
+//! first-seen time never refreshed) and drops a packet whose tag it has seen. The tag is
+//! `SHA-256(s)` in LIP-183 and `SHA-256(α ‖ s)` in v0.39.
 //!
-//! The tag is the same value as the hop's blinding factor `b`: whoever learns a tag can compute
-//! `α' = X25519(b, α)` and link the packet this hop received to the one it sent. So tags are
-//! secret. [`ReplayTag`] is zeroized and never printed, and filters store only its
-//! [`ReplayTag::fingerprint`], a one-way function of it; persistent filters must do the same.
+//! The v0.39 tag is the same value as the hop's blinding factor `b`: whoever learns it can
+//! compute `α' = X25519(b, α)` and link the packet this hop received to the one it sent. The
+//! LIP-183 tag is not `b`, but it is still a function of the shared secret that only this hop
+//! and the sender can compute. So tags are secret in both formats. [`ReplayTag`] is zeroized
+//! and never printed, and filters store only its [`ReplayTag::fingerprint`], a one-way function
+//! of it; persistent filters must do the same.
 
 use core::fmt;
 
@@ -18,7 +21,7 @@ use crate::error::ReplayError;
 /// Length of a [`ReplayTag::fingerprint`].
 pub const FINGERPRINT_LEN: usize = 16;
 
-/// The replay tag of one packet at one hop: `SHA-256(α ‖ s)`.
+/// The replay tag of one packet at one hop: `SHA-256(s)` (LIP-183) or `SHA-256(α ‖ s)` (v0.39).
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct ReplayTag([u8; 32]);
 
@@ -27,13 +30,14 @@ impl ReplayTag {
         Self(tag)
     }
 
-    /// The tag itself. It equals the hop's blinding factor: keep it secret.
+    /// The tag itself. In v0.39 it equals the hop's blinding factor: keep it secret.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
     /// What a filter stores: `SHA-256("mix-core replay fingerprint" ‖ tag)[0..16)`. Equal
-    /// tags have equal fingerprints, but a fingerprint does not reveal the blinding factor.
+    /// tags have equal fingerprints, but a fingerprint does not reveal the tag (nor so the
+    /// blinding factor).
     /// 128 bits make a false "replay" among 10⁹ stored tags a 2⁻⁶⁸ event.
     pub fn fingerprint(&self) -> [u8; FINGERPRINT_LEN] {
         let digest = crypto::sha256_2(b"mix-core replay fingerprint", &self.0);

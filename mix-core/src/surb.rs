@@ -11,6 +11,11 @@
 //! The return path is three mix nodes whose last one is the creator itself; its header is built
 //! like a forward header with a zero destination and the SURB id in the exit block, so the
 //! creator's own processing returns [`crate::Action::Reply`].
+//!
+//! The 734 SURB bytes are the same in both [`Format`]s; the reply layer and the padding are not
+//! (MIX-LIONESS.md §3). So a [`Surb`] and its [`SurbKeys`] carry the format they were made for
+//! (not on the wire): SURBs decoded from a peeled packet take the packet's format, and
+//! [`Surb::from_bytes`] gives the default one ([`Surb::with_format`] changes it).
 
 use core::fmt;
 
@@ -19,8 +24,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::address::Address;
 use crate::builder::{self, PathSecrets, Route};
-use crate::crypto::{self, Keystream};
+use crate::crypto::{self, Keystream, Lioness};
 use crate::error::{BuildError, DecodeError, SurbError};
+use crate::format::Format;
 use crate::keys::SharedSecret;
 use crate::params::{
     ADDR_LEN, HEADER_LEN, PACKET_LEN, PATH_LEN, PAYLOAD_LEN, PAYLOAD_ZERO_PREFIX_LEN,
@@ -58,16 +64,31 @@ pub struct Surb {
     first_hop: Address,
     header: [u8; HEADER_LEN],
     reply_key: [u8; REPLY_KEY_LEN],
+    /// The format replies are built in; not part of the wire bytes.
+    format: Format,
 }
 
 impl Surb {
-    /// Creates a SURB for the return path `route`, whose last hop must be the creator itself
-    /// (reachable at that hop's address, holding that hop's mix secret key). Draws the
-    /// ephemeral secret, the SURB id and the reply key from `rng`.
+    /// Creates a SURB of the default format ([`Format::Lip183`]) for the return path `route`;
+    /// see [`Surb::create_with_format`].
     ///
     /// # Errors
     /// [`BuildError::WeakPublicKey`] if a hop's key is of small order.
     pub fn create<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        route: &Route,
+    ) -> Result<(Self, SurbKeys), BuildError> {
+        Self::create_with_format(Format::default(), rng, route)
+    }
+
+    /// Creates a SURB of `format` for the return path `route`, whose last hop must be the
+    /// creator itself (reachable at that hop's address, holding that hop's mix secret key).
+    /// Draws the ephemeral secret, the SURB id and the reply key from `rng`.
+    ///
+    /// # Errors
+    /// [`BuildError::WeakPublicKey`] if a hop's key is of small order.
+    pub fn create_with_format<R: CryptoRng + ?Sized>(
+        format: Format,
         rng: &mut R,
         route: &Route,
     ) -> Result<(Self, SurbKeys), BuildError> {
@@ -80,7 +101,13 @@ impl Surb {
         }
         let mut reply_key = Zeroizing::new([0u8; REPLY_KEY_LEN]);
         rng.fill_bytes(reply_key.as_mut());
-        Self::create_with_fixed_randomness_for_testing_only(&x, SurbId(id), &reply_key, route)
+        Self::create_with_fixed_randomness_for_testing_only(
+            format,
+            &x,
+            SurbId(id),
+            &reply_key,
+            route,
+        )
     }
 
     /// [`Surb::create`] with the ephemeral secret, id and reply key given. For test vectors.
@@ -90,6 +117,7 @@ impl Surb {
     /// the reply look like a forward packet's exit).
     #[doc(hidden)]
     pub fn create_with_fixed_randomness_for_testing_only(
+        format: Format,
         x: &[u8; 32],
         id: SurbId,
         reply_key: &[u8; REPLY_KEY_LEN],
@@ -105,11 +133,13 @@ impl Surb {
             id,
             reply_key: *reply_key,
             secrets: path.secrets.clone(),
+            format,
         };
         let surb = Self {
             first_hop: *route.first_hop(),
             header,
             reply_key: *reply_key,
+            format,
         };
         Ok((surb, keys))
     }
@@ -117,6 +147,18 @@ impl Surb {
     /// Where the exit sends the reply packet.
     pub const fn first_hop(&self) -> &Address {
         &self.first_hop
+    }
+
+    /// The format [`Surb::build_reply`] builds in.
+    pub const fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The same SURB, answering in `format`.
+    #[must_use]
+    pub const fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// The 734 wire bytes.
@@ -134,7 +176,7 @@ impl Surb {
         out
     }
 
-    /// Decodes a SURB from its 734 wire bytes.
+    /// Decodes a SURB from its 734 wire bytes, for the default format.
     ///
     /// # Errors
     /// [`DecodeError::Length`] unless `bytes` is 734 bytes; an invalid or empty first-hop
@@ -152,17 +194,20 @@ impl Surb {
             first_hop,
             header,
             reply_key,
+            format: Format::default(),
         })
     }
 
     /// Builds the reply packet an exit sends to [`Surb::first_hop`]: the SURB's header and
-    /// one payload layer keyed by `k̃` over `0₁₆ ‖ chunk(codec "", body)` (MIX.md §6.2).
-    /// Writes the first [`PACKET_LEN`] bytes of `out` and returns [`PACKET_LEN`]; draws the
-    /// chunk trailer from `rng`.
+    /// one payload layer keyed by `k̃` over `0₁₆ ‖ chunk(codec "", body)` (MIX.md §6.2): in
+    /// LIP-183 `LIONESS-Enc(k̃, ·)` with `k̃` as the seed, in v0.39 AES-128-CTR keyed by
+    /// `KDF("delta_aes_key"/"delta_iv", k̃)`. Writes the first [`PACKET_LEN`] bytes of `out`
+    /// and returns [`PACKET_LEN`]; draws the v0.39 chunk trailer from `rng`.
     ///
     /// # Errors
     /// [`BuildError::BufferTooSmall`] if `out` is shorter than a packet;
-    /// [`BuildError::MessageTooLong`] if `body` exceeds [`payload::MAX_REPLY_LEN`].
+    /// [`BuildError::MessageTooLong`] if `body` exceeds the format's
+    /// [`Format::max_reply_len`].
     pub fn build_reply<R: CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
@@ -170,7 +215,9 @@ impl Surb {
         out: &mut [u8],
     ) -> Result<usize, BuildError> {
         let mut seq_no = [0u8; SEQ_NO_LEN];
-        rng.fill_bytes(&mut seq_no);
+        if self.format == Format::V039 {
+            rng.fill_bytes(&mut seq_no);
+        }
         self.build_reply_with_fixed_randomness_for_testing_only(seq_no, body, out)
     }
 
@@ -186,13 +233,13 @@ impl Surb {
         out: &mut [u8],
     ) -> Result<usize, BuildError> {
         let (header, payload) = builder::packet_parts(out)?;
-        let layer = Keystream::payload(&self.reply_key);
-        builder::write_payload(
-            payload,
-            &Outgoing::Reply { body },
-            seq_no,
-            [&layer].into_iter(),
-        )?;
+        builder::write_plaintext(payload, &Outgoing::Reply { body }, self.format, seq_no)?;
+        match self.format {
+            Format::Lip183 => Lioness::new(&self.reply_key)
+                .and_then(|layer| layer.encrypt(payload))
+                .ok_or(builder::TOO_SMALL)?,
+            Format::V039 => Keystream::payload(&self.reply_key).apply(payload),
+        }
         header.copy_from_slice(&self.header);
         Ok(PACKET_LEN)
     }
@@ -208,21 +255,31 @@ impl fmt::Debug for Surb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Surb")
             .field("first_hop", &self.first_hop)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
 
-/// Serialized length of [`SurbKeys`]: id ‖ reply key ‖ three 32-byte secrets.
-pub const SURB_KEYS_LEN: usize = SURB_ID_LEN + REPLY_KEY_LEN + 32 * PATH_LEN;
+/// Serialized length of [`SurbKeys`]: `id (16) ‖ k̃ (16) ‖ s₀ ‖ s₁ ‖ s₂ (3 × 32) ‖ format (1)`,
+/// the format byte being 0 for [`Format::V039`] and 1 for [`Format::Lip183`].
+pub const SURB_KEYS_LEN: usize = LEGACY_SURB_KEYS_LEN + 1;
 
-/// What a SURB's creator keeps to open the reply (MIX.md §6.1, §6.4): the id, the reply key
-/// and the return path's shared secrets. Zeroized on drop; `Debug` shows only the id.
+/// Length of [`SurbKeys`] serialized before the format byte existed (the first 112 bytes of
+/// the current layout). [`SurbKeys::from_bytes`] still reads it, as [`Format::V039`] keys:
+/// the only format there was.
+pub const LEGACY_SURB_KEYS_LEN: usize = SURB_ID_LEN + REPLY_KEY_LEN + 32 * PATH_LEN;
+
+/// What a SURB's creator keeps to open the reply (MIX.md §6.1, §6.4): the id, the reply key,
+/// the return path's shared secrets and the format. Zeroized on drop; `Debug` shows only the
+/// id and the format.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SurbKeys {
     #[zeroize(skip)]
     id: SurbId,
     reply_key: [u8; REPLY_KEY_LEN],
     secrets: [SharedSecret; PATH_LEN],
+    #[zeroize(skip)]
+    format: Format,
 }
 
 impl SurbKeys {
@@ -231,57 +288,86 @@ impl SurbKeys {
         self.id
     }
 
-    /// Opens a reply: removes the `k̃` layer and the return path's `L` layers (plus the one the
-    /// creator's own processing added, which `s₂`'s layer cancels), checks the 16-byte zero
-    /// prefix and decodes the response (MIX.md §6.4). Decrypts `payload` in place and returns
-    /// the response bytes inside it.
+    /// The format the SURB was made for, which [`SurbKeys::open_reply`] opens.
+    pub const fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Opens a reply: removes every layer, checks the 16-byte zero prefix in constant time
+    /// and decodes the response (MIX.md §6.4, MIX-LIONESS.md §3). Decrypts `payload` in place
+    /// and returns the response bytes inside it.
+    ///
+    /// * LIP-183: `Enc(pek₂)`, `Enc(pek₁)`, `Enc(pek₀)` (undoing the return hops' LIONESS
+    ///   decryptions, the creator's own included), then `Dec(k̃)`.
+    /// * v0.39: XOR the keystreams of `k̃`, `s₀`, `s₁`, `s₂` (the creator's own hop added
+    ///   `s₂`'s, so this removes every layer).
     ///
     /// `payload` is the one of [`crate::Action::Reply`]: δ after the creator's own hop.
     ///
     /// # Errors
     /// [`SurbError::Length`] unless `payload` is [`PAYLOAD_LEN`] bytes;
-    /// [`SurbError::Rejected`] if the prefix is not zero (wrong keys, or a tampered reply);
-    /// [`SurbError::Malformed`] if the opened chunk does not decode.
+    /// [`SurbError::Integrity`] if the prefix is not zero (wrong keys or format, or a
+    /// tampered reply: in LIP-183 any flipped bit garbles the whole payload);
+    /// [`SurbError::Malformed`] if the opened chunk does not decode, or its codec is not empty.
     pub fn open_reply<'a>(&self, payload: &'a mut [u8]) -> Result<&'a [u8], SurbError> {
         let payload: &mut [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SurbError::Length)?;
-        Keystream::payload(&self.reply_key).apply(payload);
-        for secret in &self.secrets {
-            Keystream::payload(secret.as_bytes()).apply(payload);
+        match self.format {
+            Format::Lip183 => {
+                for secret in self.secrets.iter().rev() {
+                    let keys = crate::keys::HopKeys::derive(secret);
+                    keys.lioness()
+                        .and_then(|layer| layer.encrypt(payload))
+                        .ok_or(SurbError::Length)?;
+                }
+                Lioness::new(&self.reply_key)
+                    .and_then(|layer| layer.decrypt(payload))
+                    .ok_or(SurbError::Length)?;
+            }
+            Format::V039 => {
+                Keystream::payload(&self.reply_key).apply(payload);
+                for secret in &self.secrets {
+                    Keystream::payload(secret.as_bytes()).apply(payload);
+                }
+            }
         }
         let (zeros, chunk) = payload
             .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
             .ok_or(SurbError::Length)?;
         if !crypto::ct_is_zero(zeros) {
-            return Err(SurbError::Rejected);
+            return Err(SurbError::Integrity);
         }
         let chunk = chunk.try_into().map_err(|_| SurbError::Length)?;
-        payload::decode_reply(chunk).map_err(SurbError::Malformed)
+        payload::decode_reply(self.format, chunk).map_err(SurbError::Malformed)
     }
 
-    /// The keys as bytes, to persist them (e.g. a browser's `IndexedDB`) until the reply comes.
+    /// The keys as bytes, to persist them (e.g. a browser's `IndexedDB`) until the reply comes:
+    /// `id (16) ‖ k̃ (16) ‖ s₀ ‖ s₁ ‖ s₂ (3 × 32) ‖ format (1: 0 = v0.39, 1 = LIP-183)`.
     pub fn to_bytes(&self) -> Zeroizing<[u8; SURB_KEYS_LEN]> {
         let mut out = Zeroizing::new([0u8; SURB_KEYS_LEN]);
+        let format = [self.format.to_byte()];
         let parts = self
             .id
             .0
             .iter()
             .chain(&self.reply_key)
-            .chain(self.secrets.iter().flat_map(SharedSecret::as_bytes));
+            .chain(self.secrets.iter().flat_map(SharedSecret::as_bytes))
+            .chain(&format);
         for (o, b) in out.iter_mut().zip(parts) {
             *o = *b;
         }
         out
     }
 
-    /// Keys from [`SurbKeys::to_bytes`].
+    /// Keys from [`SurbKeys::to_bytes`] ([`SURB_KEYS_LEN`] bytes), or from the 112 bytes an
+    /// earlier version wrote ([`LEGACY_SURB_KEYS_LEN`], read as [`Format::V039`] keys).
     ///
     /// # Errors
-    /// [`DecodeError::Length`] unless `bytes` is [`SURB_KEYS_LEN`] bytes.
+    /// [`DecodeError::Length`] for any other length or an unknown format byte.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let length = DecodeError::Length {
             expected: SURB_KEYS_LEN,
         };
-        if bytes.len() != SURB_KEYS_LEN {
+        if bytes.len() != SURB_KEYS_LEN && bytes.len() != LEGACY_SURB_KEYS_LEN {
             return Err(length);
         }
         let mut r = Reader::new(bytes);
@@ -291,10 +377,15 @@ impl SurbKeys {
         for secret in &mut secrets {
             *secret = SharedSecret::new(*r.take_array().ok_or(length)?);
         }
+        let format = match r.take_u8() {
+            None => Format::V039,
+            Some(byte) => Format::from_byte(byte).ok_or(length)?,
+        };
         Ok(Self {
             id,
             reply_key,
             secrets,
+            format,
         })
     }
 
@@ -308,6 +399,7 @@ impl fmt::Debug for SurbKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SurbKeys")
             .field("id", &self.id)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
@@ -315,10 +407,11 @@ impl fmt::Debug for SurbKeys {
 /// The SURBs of a received forward message: `count × 734` bytes whose first-hop addresses
 /// have been checked.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Surbs<'a>(&'a [u8]);
+pub struct Surbs<'a>(&'a [u8], Format);
 
 impl<'a> Surbs<'a> {
-    /// Checks every SURB in `bytes` (a multiple of 734 bytes).
+    /// Checks every SURB in `bytes` (a multiple of 734 bytes). They answer in the default
+    /// format; [`Surbs::with_format`] changes it.
     ///
     /// # Errors
     /// [`DecodeError::SurbCount`] if `bytes` is not a whole number of SURBs; a SURB's invalid
@@ -331,7 +424,18 @@ impl<'a> Surbs<'a> {
         for chunk in chunks {
             Surb::from_bytes(chunk)?;
         }
-        Ok(Self(bytes))
+        Ok(Self(bytes, Format::default()))
+    }
+
+    /// The same SURBs, answering in `format`.
+    #[must_use]
+    pub const fn with_format(self, format: Format) -> Self {
+        Self(self.0, format)
+    }
+
+    /// The format the SURBs answer in (a received packet's SURBs: the packet's format).
+    pub const fn format(&self) -> Format {
+        self.1
     }
 
     /// How many SURBs there are.
@@ -344,19 +448,23 @@ impl<'a> Surbs<'a> {
         self.0.is_empty()
     }
 
-    /// The SURBs, decoded.
+    /// The SURBs, decoded, in [`Surbs::format`].
     pub fn iter(&self) -> impl Iterator<Item = Surb> + 'a {
         // Every chunk was decoded successfully in `new`.
+        let format = self.1;
         self.0
             .as_chunks::<SURB_LEN>()
             .0
             .iter()
-            .filter_map(|chunk| Surb::from_bytes(chunk).ok())
+            .filter_map(move |chunk| Surb::from_bytes(chunk).ok().map(|s| s.with_format(format)))
     }
 }
 
 impl fmt::Debug for Surbs<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Surbs").field("len", &self.len()).finish()
+        f.debug_struct("Surbs")
+            .field("len", &self.len())
+            .field("format", &self.1)
+            .finish()
     }
 }

@@ -1,9 +1,13 @@
-//! Golden vectors generated from the deployed Nim implementation (MIX.md §15.3).
+//! Golden vectors generated from the Nim implementation (MIX.md §15.3, MIX-LIONESS.md §9).
 //!
-//! Reads `$MIX_VECTORS` if set, else `../shared/spec/vectors/mix-sphinx-vectors.json` beside
-//! the repository, else the copy committed under `tests/vectors/` (the copy a wasm32 build
-//! embeds). Every value in the file is checked; a mismatch names the case, hop and field, and
-//! all mismatches are reported together.
+//! One test binary checks either format: the file's `format` field says which
+//! (`"lioness-lip183"` → [`Format::Lip183`], absent → [`Format::V039`]).
+//!
+//! Reads `$MIX_VECTORS` if set; otherwise checks **both** known files,
+//! `mix-sphinx-vectors.json` (v0.39) and `mix-sphinx-vectors-lioness.json` (LIP-183), each from
+//! `../shared/spec/vectors/` beside the repository if present, else from the copy committed
+//! under `tests/vectors/` (the copies a wasm32 build embeds). Every value in a file is checked;
+//! a mismatch names the case, hop and field, and all mismatches are reported together.
 
 #![allow(
     missing_docs,
@@ -12,13 +16,15 @@
     clippy::panic,
     clippy::print_stdout,
     clippy::std_instead_of_core,
-    reason = "test code: a panic is a test failure"
+    clippy::cast_possible_truncation,
+    reason = "test code: a panic is a test failure; offsets and masks in the file are small"
 )]
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use mix_core::hazmat;
+use mix_core::hazmat::Lioness;
 use mix_core::params::{ADDR_LEN, HEADER_LEN, MESSAGE_LEN, SURB_LEN};
 use mix_core::payload::{self, encode_forward_chunk, encode_forward_message, encode_reply_chunk};
 use mix_core::*;
@@ -33,6 +39,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 struct Checker {
     checked: usize,
     failures: Vec<String>,
+    format: Format,
 }
 
 /// Where a value lives in the file, for messages: `case`, optional hop, field.
@@ -205,11 +212,15 @@ fn primitives(c: &mut Checker, v: &Value) {
     if let Some(k) = v.get("kdf_labels_example")
         && let Some(s) = hex_field::<32>(c, at, k, "s")
     {
-        keys(
+        let derived = HopKeys::derive(&SharedSecret::from_bytes(s));
+        keys(c, at, &derived, &k["derived"]);
+        lioness_seed(
             c,
             at,
-            &HopKeys::derive(&SharedSecret::from_bytes(s)),
-            &k["derived"],
+            derived.payload_enc_key(),
+            k,
+            "payload_enc_key_32B",
+            "lioness_round_keys",
         );
     }
     if let Some(a) = v.get("aes_ctr_example")
@@ -234,6 +245,159 @@ fn primitives(c: &mut Checker, v: &Value) {
             &buf,
             &a["start_index_32_of_16"],
         );
+    }
+}
+
+/// A LIONESS seed and its round keys, where the file has them.
+fn lioness_seed(c: &mut Checker, at: At<'_>, pek: &[u8; 32], v: &Value, seed: &str, rounds: &str) {
+    if let Some(want) = v.get(seed) {
+        c.hex(at, seed, pek, want);
+    }
+    if let Some(want) = v.get(rounds).and_then(Value::as_array) {
+        let got = Lioness::new(pek).unwrap();
+        c.value(at, &format!("{rounds} (count)"), want.len(), 4);
+        for (i, (got, want)) in got.round_keys().iter().zip(want).enumerate() {
+            c.hex(at, &format!("{rounds}[{i}]"), got, want);
+        }
+    }
+}
+
+/// `lioness_kats` (MIX-LIONESS.md §1).
+fn lioness_kats(c: &mut Checker, v: &Value) {
+    let at = At {
+        case: "lioness_kats",
+        hop: None,
+    };
+    let get = |c: &mut Checker, section: &str, name: &str| {
+        let at = At {
+            case: "lioness_kats",
+            hop: None,
+        };
+        v.get(section)
+            .and_then(|s| hex_vec(c, at, s, name))
+            .unwrap_or_default()
+    };
+    // S: AES-128-CTR keyed by k[0..16) from the counter block k[16..32).
+    let key = get(c, "aes_ctr_stream", "key");
+    let mut data = get(c, "aes_ctr_stream", "data");
+    if let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) {
+        let (k, iv) = key.split_at(16);
+        hazmat::aes128_ctr(k.try_into().unwrap(), iv.try_into().unwrap(), 0, &mut data);
+        c.hex(at, "aes_ctr_stream.out", &data, &v["aes_ctr_stream"]["out"]);
+    }
+    let key = get(c, "sha256_keyed_hash", "key");
+    let msg = get(c, "sha256_keyed_hash", "msg");
+    c.hex(
+        at,
+        "sha256_keyed_hash.out",
+        &sha256(&[key, msg].concat()),
+        &v["sha256_keyed_hash"]["out"],
+    );
+    if let Some(kdf) = v.get("sha256_domsep_kdf") {
+        c.value(
+            at,
+            "sha256_domsep_kdf.dom",
+            kdf["dom"].as_str(),
+            Some("payload_enc_key"),
+        );
+        // The per-hop seed, through the hop's own key derivation.
+        let seed = get(c, "sha256_domsep_kdf", "seed");
+        match <[u8; 32]>::try_from(seed.as_slice()) {
+            Ok(s) => c.hex(
+                at,
+                "sha256_domsep_kdf.out",
+                HopKeys::derive(&SharedSecret::from_bytes(s)).payload_enc_key(),
+                &kdf["out"],
+            ),
+            Err(_) => c.schema(at, "sha256_domsep_kdf.seed"),
+        }
+    }
+    let seed = get(c, "round_keys", "seed");
+    match Lioness::new(&seed) {
+        Some(l) => {
+            let want = v["round_keys"]["k1_k2_k3_k4"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            c.value(at, "round_keys (count)", want.len(), 4);
+            for (i, (got, want)) in l.round_keys().iter().zip(&want).enumerate() {
+                c.hex(at, &format!("round_keys.k1_k2_k3_k4[{i}]"), got, want);
+            }
+        }
+        None => c.fail(at, "round_keys.seed", "refused"),
+    }
+    for name in [
+        "encrypt_64",
+        "encrypt_512",
+        "encrypt_seed16_100",
+        "encrypt_payload_3984",
+        "tamper_256",
+    ] {
+        if v.get(name).is_none() {
+            c.fail(at, name, "missing");
+            continue;
+        }
+        let seed = get(c, name, "seed");
+        let plain = get(c, name, "plaintext");
+        let Some(l) = Lioness::new(&seed) else {
+            c.fail(at, &format!("{name}.seed"), "refused");
+            continue;
+        };
+        let mut block = plain.clone();
+        if l.encrypt(&mut block).is_none() {
+            c.fail(at, &format!("{name}.plaintext"), "block refused");
+            continue;
+        }
+        c.hex(
+            at,
+            &format!("{name}.ciphertext"),
+            &block,
+            &v[name]["ciphertext"],
+        );
+        let mut back = block.clone();
+        l.decrypt(&mut back).unwrap();
+        c.bytes(at, &format!("{name} (decrypts back)"), &back, &plain);
+        if name == "encrypt_payload_3984" {
+            let kdf = &v["kdf_labels_example"];
+            let _ = kdf;
+            c.value(
+                at,
+                "encrypt_payload_3984.seed_is",
+                v[name]["seed_is"].as_str(),
+                Some("kdf_labels_example.payload_enc_key_32B"),
+            );
+        }
+        if name == "tamper_256" {
+            let offset = v[name]["flip_offset"].as_u64().unwrap_or(0) as usize;
+            let mask = v[name]["flip_mask"].as_u64().unwrap_or(0) as u8;
+            block[offset] ^= mask;
+            l.decrypt(&mut block).unwrap();
+            c.hex(
+                at,
+                "tamper_256.decrypted_after_flip",
+                &block,
+                &v[name]["decrypted_after_flip"],
+            );
+            c.value(
+                at,
+                "tamper_256 (prefix garbled)",
+                block[..16] != [0u8; 16],
+                true,
+            );
+        }
+    }
+}
+
+/// The wording of Nim's errors for each of ours.
+fn nim_error(e: PeelError) -> String {
+    match e {
+        PeelError::AlphaZero => "Invalid alpha: Field element must not be all zero".into(),
+        PeelError::AlphaNonCanonical => "Invalid alpha: Field element must be canonical".into(),
+        PeelError::AlphaLowOrder => "Invalid alpha: low-order shared secret".into(),
+        PeelError::PayloadIntegrity => "payload integrity check failed".into(),
+        PeelError::Rejected => "InvalidMAC".into(),
+        PeelError::Replay(ReplayError::Replayed) => "Duplicate".into(),
+        other => format!("{other}"),
     }
 }
 
@@ -353,6 +517,221 @@ fn steps(c: &mut Checker, at: At<'_>, v: &Value) -> Vec<Value> {
     steps
 }
 
+/// The chunk trailer of a padded message: the v0.39 seqNo (an input the vectors fix), or
+/// nothing in LIP-183. Also checks the file's `seqNo`-style field (null in LIP-183).
+fn trailer(c: &mut Checker, at: At<'_>, v: &Value, padded: &[u8], seq_field: &str) -> [u8; 4] {
+    match c.format {
+        Format::Lip183 => {
+            if let Some(seq) = v.get(seq_field) {
+                c.value(at, seq_field, seq.is_null(), true);
+            }
+            [0; 4]
+        }
+        Format::V039 => {
+            let seq_no: [u8; 4] = padded[padded.len().saturating_sub(4)..]
+                .try_into()
+                .unwrap_or_default();
+            if let Some(s) = v.get(seq_field).and_then(Value::as_str) {
+                let n = u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_default();
+                c.value(
+                    at,
+                    &format!("{seq_field} (trailer of the padded message)"),
+                    n.to_be_bytes(),
+                    seq_no,
+                );
+            }
+            seq_no
+        }
+    }
+}
+
+/// Per-hop intermediates a step may carry: α, s, tags, blinder, keys, LIONESS seed.
+fn hop_details(c: &mut Checker, at: At<'_>, step: &Value, secrets: &HopSecrets, alpha: &[u8]) {
+    if let Some(want) = step.get("alpha_in") {
+        c.hex(at, "alpha_in", alpha, want);
+    }
+    if let Some(want) = step.get("shared_secret") {
+        c.hex(
+            at,
+            "shared_secret",
+            secrets.shared_secret().as_bytes(),
+            want,
+        );
+    }
+    // The tag that decides acceptance, and SHA-256(α ‖ s) under its literal name.
+    let (tag_field, other) = match c.format {
+        Format::Lip183 => ("replay_tag_sha256_s", Some("replay_tag_sha256_alpha_s")),
+        Format::V039 => ("replay_tag_sha256_alpha_s", None),
+    };
+    if let Some(want) = step.get(tag_field) {
+        c.hex(at, tag_field, secrets.replay_tag().as_bytes(), want);
+    } else if step.get("shared_secret").is_some() {
+        c.fail(at, tag_field, "missing");
+    }
+    if let Some(other) = other
+        && let Some(want) = step.get(other)
+    {
+        c.hex(at, other, secrets.blinding_factor(), want);
+    }
+    if let Some(want) = step.get("blinder_sha256_alpha_s") {
+        c.hex(
+            at,
+            "blinder_sha256_alpha_s",
+            secrets.blinding_factor(),
+            want,
+        );
+    }
+    if let Some(want) = step.get("keys") {
+        keys(c, at, secrets.keys(), want);
+    }
+    lioness_seed(
+        c,
+        at,
+        secrets.keys().payload_enc_key(),
+        step,
+        "payload_enc_key",
+        "lioness_round_keys",
+    );
+}
+
+/// What the exit step of a forward case may check beyond status and destination.
+fn exit_message(c: &mut Checker, at: At<'_>, step: &Value, message: &ExitMessage<'_>) {
+    match message {
+        ExitMessage::Request { codec, surbs, body } => {
+            if let Some(want) = step.get("codec") {
+                c.value(at, "codec", Some(*codec), want.as_str());
+            }
+            c.value(at, "surbs.format", surbs.format(), c.format);
+            if let Some(want) = step.get("message_after_codec") {
+                let mut after_codec = vec![u8::try_from(surbs.len()).unwrap()];
+                for surb in surbs.iter() {
+                    after_codec.extend_from_slice(&surb.to_bytes());
+                }
+                after_codec.extend_from_slice(body);
+                c.hex(at, "message_after_codec", &after_codec, want);
+            }
+            if let Some(want) = step.get("surb_count") {
+                c.value(at, "surb_count", Some(surbs.len() as u64), want.as_u64());
+            }
+            if let Some(want) = step.get("app_frame_after_surbs_sha256") {
+                c.hex(at, "app_frame_after_surbs_sha256", &sha256(body), want);
+            }
+        }
+        other => c.fail(at, "codec", format!("decoded as {other:?}")),
+    }
+}
+
+/// Processes `packet` hop by hop with the split steps, checking every step of `steps`.
+/// Returns the filters (one per hop) holding the recorded tags.
+fn process_hops(
+    c: &mut Checker,
+    case: &str,
+    secret_keys: &[NodeSecretKey],
+    packet: &[u8],
+    steps: &[Value],
+) -> Vec<MemoryReplayFilter> {
+    let mut current = packet.to_vec();
+    let mut filters: Vec<_> = (0..PATH_LEN)
+        .map(|_| MemoryReplayFilter::new(ReplayConfig::default()))
+        .collect();
+    for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
+        let at = At { case, hop: Some(i) };
+        c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
+        let status = step["status"].as_str().unwrap_or_default();
+        let secrets = match secret_keys[i].hop_secrets_with(c.format, &current) {
+            Ok(s) => s,
+            Err(e) => return filters.tap_fail(c, at, e),
+        };
+        hop_details(c, at, step, &secrets, &current[..32]);
+        let verified = match secrets.verify_mac(&current) {
+            Ok(v) => v,
+            Err(e) => return filters.tap_fail(c, at, e),
+        };
+        c.value(
+            at,
+            "format (of the verified hop)",
+            verified.format(),
+            c.format,
+        );
+        if let Err(e) = filters[i].check_and_insert(verified.replay_tag(), 0) {
+            return filters.tap_fail(c, at, PeelError::Replay(e));
+        }
+        match verified.peel_in_place(&mut current) {
+            Ok(Action::Forward {
+                next_hop,
+                delay,
+                packet,
+            }) => {
+                c.value(at, "status", "Intermediate", status);
+                if step.get("next_hop_94B").is_some() {
+                    intermediate(c, at, step, &next_hop, delay, packet);
+                }
+                if let Some(want) = step.get("packet_out_4608B_sha256") {
+                    c.hex(at, "packet_out_4608B_sha256", &sha256(packet), want);
+                }
+            }
+            Ok(Action::Exit {
+                destination,
+                message,
+            }) => {
+                c.value(at, "status", "Exit", status);
+                c.hex(
+                    at,
+                    "destination_94B",
+                    &Address::encode_optional(destination.as_ref()),
+                    &step["destination_94B"],
+                );
+                exit_message(c, at, step, &message);
+                c.hex(
+                    at,
+                    "message_chunk_3968B_sha256",
+                    &sha256(&current[HEADER_LEN + 16..]),
+                    &step["message_chunk_3968B_sha256"],
+                );
+            }
+            Ok(other) => c.fail(at, "status", format!("got {other:?}, want {status}")),
+            Err(e) => {
+                c.value(at, "status", "Error", status);
+                c.value(
+                    at,
+                    "error",
+                    Some(nim_error(e).as_str()),
+                    step["error"].as_str(),
+                );
+                // δ' stays in the buffer: the exit decrypted it before checking the prefix.
+                if let Some(want) = step.get("delta_prime_prefix16") {
+                    c.hex(
+                        at,
+                        "delta_prime_prefix16",
+                        &current[HEADER_LEN..HEADER_LEN + 16],
+                        want,
+                    );
+                }
+                if let Some(want) = step.get("delta_prime_3984B_sha256") {
+                    c.hex(
+                        at,
+                        "delta_prime_3984B_sha256",
+                        &sha256(&current[HEADER_LEN..]),
+                        want,
+                    );
+                }
+            }
+        }
+    }
+    filters
+}
+
+trait TapFail {
+    fn tap_fail(self, c: &mut Checker, at: At<'_>, e: PeelError) -> Self;
+}
+
+impl TapFail for Vec<MemoryReplayFilter> {
+    fn tap_fail(self, c: &mut Checker, at: At<'_>, e: PeelError) -> Self {
+        c.fail(at, "status", format!("got error {e}"));
+        self
+    }
+}
+
 fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>) {
     let at = At { case, hop: None };
     let Some(CaseRoute { secret_keys, route }) = case_route(c, at, v) else {
@@ -381,22 +760,11 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
     let Some(padded) = hex_vec(c, at, v, "padded_message_3968B") else {
         return;
     };
-    // The trailer is an input (the vectors fix it); it is the chunk's last 4 bytes.
-    let seq_no: [u8; 4] = padded[padded.len().saturating_sub(4)..]
-        .try_into()
-        .unwrap_or_default();
-    if let Some(s) = v.get("seqNo").and_then(Value::as_str) {
-        let n = u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_default();
-        c.value(
-            at,
-            "seqNo (trailer of padded_message_3968B)",
-            n.to_be_bytes(),
-            seq_no,
-        );
-    }
+    let format = c.format;
+    let seq_no = trailer(c, at, v, &padded, "seqNo");
 
     let mut message = vec![0u8; MESSAGE_LEN];
-    match encode_forward_message(codec, &[], &app, &mut message) {
+    match encode_forward_message(format, codec, &[], &app, &mut message) {
         Ok(n) => c.hex(
             at,
             "mix_message_serialized",
@@ -406,14 +774,14 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
         Err(e) => c.fail(at, "mix_message_serialized", e),
     }
     let mut chunk = [0u8; MESSAGE_LEN];
-    match encode_forward_chunk(codec, &[], &app, seq_no, &mut chunk) {
+    match encode_forward_chunk(format, codec, &[], &app, seq_no, &mut chunk) {
         Ok(()) => c.bytes(at, "padded_message_3968B", &chunk, &padded),
         Err(e) => c.fail(at, "padded_message_3968B", e),
     }
 
     let build = |destination: Option<&Address>| {
         let mut packet = vec![0u8; PACKET_LEN];
-        let builder = PacketBuilder::new(&route);
+        let builder = PacketBuilder::new(&route).format(format);
         let builder = match destination {
             Some(d) => builder.destination(d),
             None => builder,
@@ -428,104 +796,38 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
     };
     c.hex(at, "packet_4608B", &packet, &v["packet_4608B"]);
     if let Some(e) = exit_is_dest {
-        let at = At {
-            case: "forward_exit_is_dest",
-            hop: None,
-        };
+        let case = "forward_exit_is_dest";
+        let at = At { case, hop: None };
         match build(None) {
             Ok(p) => c.hex(at, "packet_4608B", &p, &e["packet_4608B"]),
             Err(err) => c.fail(at, "packet_4608B", err),
         }
+        if e.get("processing").is_some()
+            && let Some(packet) = hex_vec(c, at, e, "packet_4608B")
+        {
+            let steps = steps(c, at, e);
+            process_hops(c, case, &secret_keys, &packet, &steps);
+        }
     }
 
     // Process the *vector's* packet hop by hop, so a build bug cannot mask a peel bug.
-    let Some(mut current) = hex_vec(c, at, v, "packet_4608B") else {
+    let Some(original) = hex_vec(c, at, v, "packet_4608B") else {
         return;
     };
-    let original = current.clone();
-    let mut filters: Vec<_> = (0..PATH_LEN)
-        .map(|_| MemoryReplayFilter::new(ReplayConfig::default()))
-        .collect();
     let steps = steps(c, at, v);
-    for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
-        let at = At { case, hop: Some(i) };
-        c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
-        c.hex(at, "alpha_in", &current[..32], &step["alpha_in"]);
-        let secrets = match secret_keys[i].hop_secrets(&current) {
-            Ok(s) => s,
-            Err(e) => return c.fail(at, "shared_secret", e),
-        };
-        c.hex(
+    let mut filters = process_hops(c, case, &secret_keys, &original, &steps);
+    if let Some(want) = v.get("replay_checkReplay_isReplay_at_hop0") {
+        // Nim's read-only check: is hop 0's tag for this packet recorded?
+        let at = At { case, hop: Some(0) };
+        let seen = secret_keys[0]
+            .hop_secrets_with(format, &original)
+            .map(|s| filters[0].check_and_insert(s.replay_tag(), 1));
+        c.value(
             at,
-            "shared_secret",
-            secrets.shared_secret().as_bytes(),
-            &step["shared_secret"],
+            "replay_checkReplay_isReplay_at_hop0",
+            Some(matches!(seen, Ok(Err(ReplayError::Replayed)))),
+            want.as_bool(),
         );
-        c.hex(
-            at,
-            "replay_tag_sha256_alpha_s",
-            secrets.replay_tag().as_bytes(),
-            &step["replay_tag_sha256_alpha_s"],
-        );
-        c.hex(
-            at,
-            "blinder_sha256_alpha_s",
-            secrets.replay_tag().as_bytes(),
-            &step["blinder_sha256_alpha_s"],
-        );
-        keys(c, at, secrets.keys(), &step["keys"]);
-        let verified = match secrets.verify_mac(&current) {
-            Ok(v) => v,
-            Err(e) => return c.fail(at, "status", format!("γ rejected: {e}")),
-        };
-        if let Err(e) = filters[i].check_and_insert(verified.replay_tag(), 0) {
-            return c.fail(at, "status", format!("replay filter: {e}"));
-        }
-        let status = step["status"].as_str().unwrap_or_default();
-        match verified.peel_in_place(&mut current) {
-            Ok(Action::Forward {
-                next_hop,
-                delay,
-                packet,
-            }) => intermediate(c, at, step, &next_hop, delay, packet),
-            Ok(Action::Exit {
-                destination,
-                message,
-            }) => {
-                c.value(at, "status", "Exit", status);
-                c.hex(
-                    at,
-                    "destination_94B",
-                    &Address::encode_optional(destination.as_ref()),
-                    &step["destination_94B"],
-                );
-                match message {
-                    ExitMessage::Request { codec, surbs, body } => {
-                        c.value(at, "codec", Some(codec), step["codec"].as_str());
-                        let mut after_codec = vec![u8::try_from(surbs.len()).unwrap()];
-                        for surb in surbs.iter() {
-                            after_codec.extend_from_slice(&surb.to_bytes());
-                        }
-                        after_codec.extend_from_slice(body);
-                        c.hex(
-                            at,
-                            "message_after_codec",
-                            &after_codec,
-                            &step["message_after_codec"],
-                        );
-                    }
-                    ExitMessage::Cover => c.fail(at, "codec", "decoded as cover traffic"),
-                }
-                c.hex(
-                    at,
-                    "message_chunk_3968B_sha256",
-                    &sha256(&current[HEADER_LEN + 16..]),
-                    &step["message_chunk_3968B_sha256"],
-                );
-            }
-            Ok(other) => c.fail(at, "status", format!("got {other:?}, want {status}")),
-            Err(e) => c.fail(at, "status", format!("got error {e}, want {status}")),
-        }
     }
     if let Some(want) = v
         .get("replay_of_first_packet_at_hop0")
@@ -533,20 +835,117 @@ fn forward(c: &mut Checker, case: &str, v: &Value, exit_is_dest: Option<&Value>)
     {
         let at = At { case, hop: Some(0) };
         let mut again = original;
-        let got = match peel(&secret_keys[0], &mut filters[0], 1, &mut again) {
-            Err(PeelError::Replay(ReplayError::Replayed)) => "Duplicate".to_owned(),
+        let got = match peel_with(format, &secret_keys[0], &mut filters[0], 1, &mut again) {
             Ok(a) => format!("{a:?}"),
-            Err(e) => format!("{e}"),
+            Err(e) => nim_error(e),
         };
         c.value(at, "replay_of_first_packet_at_hop0", got.as_str(), want);
     }
 }
 
-fn surb_case(c: &mut Checker, case: &str, v: &Value) {
-    let at = At { case, hop: None };
-    let Some(CaseRoute { secret_keys, route }) = case_route(c, at, v) else {
+/// `forward_tampered_payload`, `forward_tampered_header` and `alpha_validation`, which start
+/// from the `forward` case's packet and nodes.
+fn tampered(c: &mut Checker, v: &Value) {
+    let Some(f) = v.get("forward") else { return };
+    let at = At {
+        case: "forward",
+        hop: None,
+    };
+    let Some(CaseRoute { secret_keys, .. }) = case_route(c, at, f) else {
         return;
     };
+    let Some(packet) = hex_vec(c, at, f, "packet_4608B") else {
+        return;
+    };
+    let flipped = |t: &Value, offset: &str| {
+        let mut p = packet.clone();
+        let offset = t[offset].as_u64().unwrap_or(0) as usize;
+        p[offset] ^= t["flip_mask"].as_u64().unwrap_or(0) as u8;
+        (p, offset)
+    };
+    if let Some(t) = v.get("forward_tampered_payload") {
+        let case = "forward_tampered_payload";
+        let at = At { case, hop: None };
+        let (p, offset) = flipped(t, "flip_offset_in_packet");
+        c.value(
+            at,
+            "flip_offset_in_packet (in δ)",
+            offset >= HEADER_LEN,
+            true,
+        );
+        c.hex(at, "tampered_packet_4608B", &p, &t["tampered_packet_4608B"]);
+        let steps = steps(c, at, t);
+        process_hops(c, case, &secret_keys, &p, &steps);
+    }
+    if let Some(t) = v.get("forward_tampered_header") {
+        let at = At {
+            case: "forward_tampered_header",
+            hop: Some(0),
+        };
+        let (mut p, _) = flipped(t, "flip_offset_in_packet");
+        let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
+        let got = match peel_with(c.format, &secret_keys[0], &mut filter, 0, &mut p) {
+            Ok(a) => format!("{a:?}"),
+            Err(e) => nim_error(e),
+        };
+        c.value(
+            at,
+            "status_at_hop0",
+            Some(got.as_str()),
+            t["status_at_hop0"].as_str(),
+        );
+        c.value(
+            at,
+            "tag_stored",
+            Some(!filter.is_empty()),
+            t["tag_stored"].as_bool(),
+        );
+    }
+    for (i, a) in v
+        .get("alpha_validation")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let case = format!(
+            "alpha_validation[{i}] ({})",
+            a["case"].as_str().unwrap_or("?")
+        );
+        let at = At {
+            case: &case,
+            hop: None,
+        };
+        let (Some(alpha), Some(key)) = (
+            hex_field::<32>(c, at, a, "alpha"),
+            hex_field::<32>(c, at, a, "node_private_key"),
+        ) else {
+            continue;
+        };
+        let mut p = packet.clone();
+        p[..32].copy_from_slice(&alpha);
+        let key = NodeSecretKey::from_bytes(key);
+        let got = match key.hop_secrets_with(c.format, &p) {
+            Ok(_) => "accepted".to_owned(),
+            Err(e) => nim_error(e),
+        };
+        for field in ["processSphinxPacket_error", "checkReplay_error"] {
+            c.value(at, field, Some(got.as_str()), a[field].as_str());
+        }
+        let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
+        let peeled = peel_with(c.format, &key, &mut filter, 0, &mut p).err();
+        c.value(
+            at,
+            "peel refuses it, recording nothing",
+            (peeled.is_some(), filter.is_empty()),
+            (true, true),
+        );
+    }
+}
+
+fn surb_case(c: &mut Checker, case: &str, v: &Value) -> Option<Surb> {
+    let at = At { case, hop: None };
+    let CaseRoute { secret_keys, route } = case_route(c, at, v)?;
     let (Some(x), Some(id), Some(reply_key), Some(reply_frame), Some(padded)) = (
         hex_field::<32>(c, at, v, "ephemeral_x"),
         hex_field::<16>(c, at, v, "surb_id"),
@@ -554,17 +953,28 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
         hex_vec(c, at, v, "reply_frame"),
         hex_vec(c, at, v, "reply_padded_message_3968B"),
     ) else {
-        return;
+        return None;
     };
+    let format = c.format;
     let (surb, surb_keys) = match Surb::create_with_fixed_randomness_for_testing_only(
+        format,
         &x,
         SurbId::from_bytes(id),
         &reply_key,
         &route,
     ) {
         Ok(pair) => pair,
-        Err(e) => return c.fail(at, "surb", e),
+        Err(e) => {
+            c.fail(at, "surb", e);
+            return None;
+        }
     };
+    c.value(
+        at,
+        "surb format",
+        (surb.format(), surb_keys.format()),
+        (format, format),
+    );
     if let Some(want) = hex_list::<32>(c, at, v, "secrets_s0_s1_s2") {
         for (i, (got, want)) in surb_keys.shared_secrets().iter().zip(&want).enumerate() {
             c.bytes(
@@ -575,25 +985,31 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
             );
         }
     }
+    if let Some(want) = v.get("surb_734B") {
+        c.hex(at, "surb_734B", &surb.to_bytes(), want);
+    }
     // `count ‖ SURB ‖ application bytes` as carried in the forward payload.
     let name = "surb_serialized_in_payload_1+734+2B";
     if let Some(want) = hex_vec(c, at, v, name) {
         let app = want.get(1 + SURB_LEN..).unwrap_or_default();
         let mut out = vec![0u8; MESSAGE_LEN];
-        match encode_forward_message("", std::slice::from_ref(&surb), app, &mut out) {
+        match encode_forward_message(format, "", std::slice::from_ref(&surb), app, &mut out) {
             Ok(n) => c.bytes(at, name, &out[1..n], &want),
             Err(e) => c.fail(at, name, e),
         }
         match Surb::from_bytes(&want[1..1 + SURB_LEN.min(want.len() - 1)]) {
-            Ok(decoded) => c.value(at, "surb (decoded from payload)", decoded == surb, true),
+            Ok(decoded) => c.value(
+                at,
+                "surb (decoded from payload)",
+                decoded.with_format(format) == surb,
+                true,
+            ),
             Err(e) => c.fail(at, "surb (decoded from payload)", e),
         }
     }
-    let seq_no: [u8; 4] = padded[padded.len().saturating_sub(4)..]
-        .try_into()
-        .unwrap_or_default();
+    let seq_no = trailer(c, at, v, &padded, "reply_seqNo");
     let mut chunk = [0u8; MESSAGE_LEN];
-    match encode_reply_chunk(&reply_frame, seq_no, &mut chunk) {
+    match encode_reply_chunk(format, &reply_frame, seq_no, &mut chunk) {
         Ok(()) => c.bytes(at, "reply_padded_message_3968B", &chunk, &padded),
         Err(e) => c.fail(at, "reply_padded_message_3968B", e),
     }
@@ -604,16 +1020,18 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
         Err(e) => c.fail(at, "reply_packet_4608B", e),
     }
 
-    let Some(mut current) = hex_vec(c, at, v, "reply_packet_4608B") else {
-        return;
-    };
+    let mut current = hex_vec(c, at, v, "reply_packet_4608B")?;
     let steps = steps(c, at, v);
     let mut filter = MemoryReplayFilter::new(ReplayConfig::default());
     for (i, step) in steps.iter().enumerate().take(PATH_LEN) {
         let at = At { case, hop: Some(i) };
         c.value(at, "hop", step["hop"].as_u64(), Some(i as u64));
         let status = step["status"].as_str().unwrap_or_default();
-        match peel(&secret_keys[i], &mut filter, 0, &mut current) {
+        if let Ok(secrets) = secret_keys[i].hop_secrets_with(format, &current) {
+            let alpha = current[..32].to_vec();
+            hop_details(c, at, step, &secrets, &alpha);
+        }
+        match peel_with(format, &secret_keys[i], &mut filter, 0, &mut current) {
             Ok(Action::Forward {
                 next_hop,
                 delay,
@@ -629,13 +1047,16 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
                     &sha256(payload.as_slice()),
                     &step["delta_prime_sha256"],
                 );
-                match surb_keys.open_reply(payload) {
+                let delta_prime = *payload;
+                // The keys survive persisting them.
+                let keys = SurbKeys::from_bytes(surb_keys.to_bytes().as_slice()).unwrap();
+                match keys.open_reply(payload) {
                     Ok(body) => c.hex(at, "recovered_reply", body, &step["recovered_reply"]),
                     Err(e) => c.fail(at, "recovered_reply", e),
                 }
                 // `open_reply` decrypted in place: decode the codec from the opened chunk.
                 let chunk: &[u8; MESSAGE_LEN] = payload[16..].try_into().unwrap();
-                let codec = payload::unpad(chunk)
+                let codec = payload::unpad(format, chunk)
                     .and_then(payload::decode_mix_message)
                     .map(|(codec, _)| codec);
                 c.value(
@@ -644,18 +1065,155 @@ fn surb_case(c: &mut Checker, case: &str, v: &Value) {
                     codec.ok(),
                     step["recovered_codec"].as_str(),
                 );
+                if let Some(t) = v.get("tampered_reply") {
+                    let mut bad = delta_prime;
+                    let offset = t["delta_prime_offset"].as_u64().unwrap_or(0) as usize;
+                    bad[offset] ^= t["flip_mask"].as_u64().unwrap_or(0) as u8;
+                    let got = match surb_keys.open_reply(&mut bad) {
+                        Err(SurbError::Integrity) => "reply payload integrity check failed".into(),
+                        other => format!("{other:?}"),
+                    };
+                    c.value(
+                        at,
+                        "tampered_reply.error",
+                        Some(got.as_str()),
+                        t["error"].as_str(),
+                    );
+                }
             }
             Ok(other) => c.fail(at, "status", format!("got {other:?}, want {status}")),
             Err(e) => c.fail(at, "status", format!("got error {e}, want {status}")),
         }
     }
+    Some(surb)
+}
+
+/// `forward_multi_surb`: the `forward` case's nodes, exit == destination, two SURBs (those of
+/// `surb.additional_cases`) and the largest application frame that fits beside them.
+fn multi_surb(c: &mut Checker, v: &Value, surbs: &[Surb]) {
+    let (Some(m), Some(f)) = (v.get("forward_multi_surb"), v.get("forward")) else {
+        return;
+    };
+    let case = "forward_multi_surb";
+    let at = At { case, hop: None };
+    let mut route_source = f.clone();
+    route_source["delays_ms"] = m["delays_ms"].clone();
+    let Some(CaseRoute { secret_keys, route }) = case_route(c, at, &route_source) else {
+        return;
+    };
+    let format = c.format;
+    let (Some(x), Some(app), Some(codec)) = (
+        hex_field::<32>(c, at, m, "ephemeral_x"),
+        hex_vec(c, at, m, "app_frame"),
+        m["codec"].as_str(),
+    ) else {
+        return;
+    };
+    let Some(listed) = hex_list::<SURB_LEN>(c, at, m, "surbs_734B") else {
+        return;
+    };
+    let decoded: Vec<Surb> = listed
+        .iter()
+        .filter_map(|b| Surb::from_bytes(b).ok().map(|s| s.with_format(format)))
+        .collect();
+    c.value(
+        at,
+        "surbs_734B (the additional SURB cases')",
+        decoded.as_slice(),
+        surbs,
+    );
+    let builder = PacketBuilder::new(&route).format(format).surbs(&decoded);
+    c.value(
+        at,
+        "max_app_bytes_for_2_surbs",
+        builder.max_message_len(codec).ok().map(|n| n as u64),
+        m["max_app_bytes_for_2_surbs"].as_u64(),
+    );
+    let mut message = vec![0u8; MESSAGE_LEN];
+    match encode_forward_message(format, codec, &decoded, &app, &mut message) {
+        Ok(n) => c.hex(
+            at,
+            "mix_message_serialized",
+            &message[..n],
+            &m["mix_message_serialized"],
+        ),
+        Err(e) => c.fail(at, "mix_message_serialized", e),
+    }
+    let mut chunk = [0u8; MESSAGE_LEN];
+    match encode_forward_chunk(format, codec, &decoded, &app, [0; 4], &mut chunk) {
+        Ok(()) => c.hex(
+            at,
+            "padded_message_3968B",
+            &chunk,
+            &m["padded_message_3968B"],
+        ),
+        Err(e) => c.fail(at, "padded_message_3968B", e),
+    }
+    let mut packet = vec![0u8; PACKET_LEN];
+    match builder.build_with_fixed_randomness_for_testing_only(&x, [0; 4], codec, &app, &mut packet)
+    {
+        Ok(_) => c.hex(at, "packet_4608B", &packet, &m["packet_4608B"]),
+        Err(e) => c.fail(at, "packet_4608B", e),
+    }
+    // One byte more does not fit.
+    let longer = vec![0u8; app.len() + 1];
+    c.value(
+        at,
+        "one byte more than app_frame",
+        builder
+            .build(
+                &mut rand_core::UnwrapErr(ZeroRng),
+                codec,
+                &longer,
+                &mut packet,
+            )
+            .err(),
+        Some(BuildError::MessageTooLong { max_len: app.len() }),
+    );
+    if let Some(original) = hex_vec(c, at, m, "packet_4608B") {
+        let steps = steps(c, at, m);
+        process_hops(c, case, &secret_keys, &original, &steps);
+    }
+}
+
+/// An rng for a build that must fail before drawing anything useful.
+struct ZeroRng;
+
+impl rand_core::TryRng for ZeroRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(0)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(0)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for ZeroRng {}
+
+/// The format a vector file is in: its `format` field, absent for v0.39.
+fn file_format(v: &Value) -> Result<Format, String> {
+    match v.get("format") {
+        None => Ok(Format::V039),
+        Some(Value::String(s)) if s == "lioness-lip183" => Ok(Format::Lip183),
+        Some(other) => Err(format!("unknown vector format {other}")),
+    }
 }
 
 fn check_file(json: &str, source: &str) {
     let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{source}: not JSON: {e}"));
+    let format = file_format(&v).unwrap_or_else(|e| panic!("{source}: {e}"));
     let mut c = Checker {
         checked: 0,
         failures: Vec::new(),
+        format,
     };
     if let Some(params) = v.get("params") {
         let at = At {
@@ -675,7 +1233,7 @@ fn check_file(json: &str, source: &str) {
             ("PacketSize", PACKET_LEN),
             ("PayloadSize", PAYLOAD_LEN),
             ("MessageSize", MESSAGE_LEN),
-            ("DataSize", params::DATA_LEN),
+            ("DataSize", format.data_len()),
             ("SurbSize", SURB_LEN),
         ] {
             c.value(
@@ -685,9 +1243,27 @@ fn check_file(json: &str, source: &str) {
                 Some(ours as u64),
             );
         }
+        // Present in the LIP-183 file only.
+        for (name, ours) in [
+            ("SurbLenSize", 1),
+            ("SurbIdLen", 16),
+            ("Mu", 32),
+            ("MinBlockSize", Lioness::MIN_BLOCK_LEN),
+            ("MaxSurbsPerPacket", MAX_SURBS),
+        ] {
+            if let Some(want) = params.get(name) {
+                c.value(at, name, want.as_u64(), Some(ours as u64));
+            }
+        }
     }
     primitives(&mut c, &v);
     let mut cases = 0;
+    if let Some(k) = v.get("lioness_kats") {
+        lioness_kats(&mut c, k);
+        cases += 1;
+    } else if format == Format::Lip183 {
+        c.failures.push("lioness_kats: missing".into());
+    }
     if let Some(f) = v.get("forward") {
         forward(&mut c, "forward", f, v.get("forward_exit_is_dest"));
         cases += 1;
@@ -707,6 +1283,8 @@ fn check_file(json: &str, source: &str) {
             cases += 1;
         }
     }
+    tampered(&mut c, &v);
+    let mut extra_surbs = Vec::new();
     if let Some(s) = v.get("surb") {
         surb_case(&mut c, "surb", s);
         cases += 1;
@@ -717,9 +1295,17 @@ fn check_file(json: &str, source: &str) {
             .flatten()
             .enumerate()
         {
-            surb_case(&mut c, &format!("surb.additional_cases[{i}]"), extra);
+            extra_surbs.extend(surb_case(
+                &mut c,
+                &format!("surb.additional_cases[{i}]"),
+                extra,
+            ));
             cases += 1;
         }
+    }
+    if v.get("forward_multi_surb").is_some() {
+        multi_surb(&mut c, &v, &extra_surbs);
+        cases += 1;
     }
     assert!(
         cases > 0,
@@ -727,47 +1313,71 @@ fn check_file(json: &str, source: &str) {
     );
     assert!(
         c.failures.is_empty(),
-        "{source}: {} of {} checks failed:\n  {}",
+        "{source} ({format}): {} of {} checks failed:\n  {}",
         c.failures.len(),
         c.checked,
         c.failures.join("\n  ")
     );
-    println!("{source}: {} values of {cases} cases reproduced", c.checked);
+    println!(
+        "{source} ({format}): {} values of {cases} cases reproduced",
+        c.checked
+    );
 }
+
+/// The vector files this repository knows, one per format.
+const KNOWN_FILES: [&str; 2] = ["mix-sphinx-vectors.json", "mix-sphinx-vectors-lioness.json"];
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::path::PathBuf;
 
-    fn committed_copy() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/mix-sphinx-vectors.json")
-    }
+    use super::KNOWN_FILES;
 
-    fn shared_copy() -> PathBuf {
+    fn committed_copy(name: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/spec/vectors/mix-sphinx-vectors.json")
+            .join("tests/vectors")
+            .join(name)
     }
 
-    #[test]
-    fn every_golden_vector_is_reproduced() {
-        let path = match std::env::var_os("MIX_VECTORS") {
-            Some(p) => PathBuf::from(p),
-            None if shared_copy().exists() => shared_copy(),
-            None => committed_copy(),
-        };
-        let json = std::fs::read_to_string(&path)
+    fn shared_copy(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/spec/vectors")
+            .join(name)
+    }
+
+    fn check(path: &PathBuf) {
+        let json = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         super::check_file(&json, &path.display().to_string());
     }
 
-    /// The committed copy (what wasm32 embeds) must not drift from the shared spec.
+    /// `$MIX_VECTORS` alone if set; otherwise every known file, so a plain `cargo test`
+    /// checks both formats.
     #[test]
-    fn the_committed_copy_equals_the_shared_vectors() {
-        if let Ok(shared) = std::fs::read(shared_copy()) {
-            assert!(
-                std::fs::read(committed_copy()).unwrap() == shared,
-                "tests/vectors/mix-sphinx-vectors.json differs from ../shared/spec/vectors"
-            );
+    fn every_golden_vector_is_reproduced() {
+        if let Some(p) = std::env::var_os("MIX_VECTORS") {
+            return check(&PathBuf::from(p));
+        }
+        for name in KNOWN_FILES {
+            let shared = shared_copy(name);
+            check(&if shared.exists() {
+                shared
+            } else {
+                committed_copy(name)
+            });
+        }
+    }
+
+    /// The committed copies (what wasm32 embeds) must not drift from the shared spec.
+    #[test]
+    fn the_committed_copies_equal_the_shared_vectors() {
+        for name in KNOWN_FILES {
+            if let Ok(shared) = std::fs::read(shared_copy(name)) {
+                assert!(
+                    std::fs::read(committed_copy(name)).unwrap() == shared,
+                    "tests/vectors/{name} differs from ../shared/spec/vectors"
+                );
+            }
         }
     }
 }
@@ -775,8 +1385,13 @@ mod native {
 #[cfg(target_arch = "wasm32")]
 #[test]
 fn every_golden_vector_is_reproduced_on_wasm32() {
+    let _ = KNOWN_FILES;
     check_file(
         include_str!("vectors/mix-sphinx-vectors.json"),
         "embedded mix-sphinx-vectors.json",
+    );
+    check_file(
+        include_str!("vectors/mix-sphinx-vectors-lioness.json"),
+        "embedded mix-sphinx-vectors-lioness.json",
     );
 }

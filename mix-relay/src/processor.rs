@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use mix_core::{
-    Action, Address, DelayStrategy, ExitMessage, NodeSecretKey, PACKET_LEN, PAYLOAD_LEN, PeelError,
-    ReplayError, ReplayFilter, Surb, SurbId,
+    Action, Address, DelayStrategy, ExitMessage, Format, NodeSecretKey, PACKET_LEN, PAYLOAD_LEN,
+    PeelError, ReplayError, ReplayFilter, Surb, SurbId,
 };
 use rand_core::CryptoRng;
 
@@ -60,24 +60,35 @@ pub struct Processor<F> {
     secret: NodeSecretKey,
     replay: F,
     delay: DelayStrategy,
+    format: Format,
 }
 
 impl<F> std::fmt::Debug for Processor<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Processor")
             .field("delay", &self.delay)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
 
 impl<F: ReplayFilter> Processor<F> {
-    /// A processor for the node holding `secret`.
+    /// A processor for the node holding `secret`, peeling the default wire format
+    /// ([`Format::Lip183`]; see [`Processor::with_format`]).
     pub fn new(secret: NodeSecretKey, replay: F, delay: DelayStrategy) -> Self {
         Self {
             secret,
             replay,
             delay,
+            format: Format::default(),
         }
+    }
+
+    /// The same processor peeling `format` (the deployment's wire format, MIX-LIONESS.md §10).
+    #[must_use]
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// The replay filter (to flush or measure it).
@@ -92,7 +103,8 @@ impl<F: ReplayFilter> Processor<F> {
         now_ms: u64,
         mut packet: Box<[u8; PACKET_LEN]>,
     ) -> Decision {
-        let action = match mix_core::peel(
+        let action = match mix_core::peel_with(
+            self.format,
             &self.secret,
             &mut self.replay,
             now_ms,
@@ -145,7 +157,11 @@ fn drop_reason(e: PeelError) -> DropReason {
         PeelError::Length => DropReason::Length,
         PeelError::Replay(ReplayError::Replayed) => DropReason::Replay,
         PeelError::Replay(_) => DropReason::ReplayStoreFull,
-        PeelError::Rejected => DropReason::Rejected,
+        PeelError::Rejected
+        | PeelError::AlphaZero
+        | PeelError::AlphaNonCanonical
+        | PeelError::AlphaLowOrder
+        | PeelError::PayloadIntegrity => DropReason::Rejected,
         _ => DropReason::Malformed,
     }
 }
