@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use mix_core::{
-    Address, BuildError, DelayStrategy, Hop, NodePublicKey, NodeSecretKey, PACKET_LEN, PAYLOAD_LEN,
-    PacketBuilder, Route, Surb, SurbId, SurbKeys,
+    Address, BuildError, DEFAULT_NEGLIGIBLE_PROB, Delay, DelayStrategy, Format, Hop, NodePublicKey,
+    NodeSecretKey, PACKET_LEN, PAYLOAD_LEN, PacketBuilder, Route, Surb, SurbId, SurbKeys,
+    sample_truncated_exponential,
 };
 use rand_core::CryptoRng;
 use web_time::Instant;
@@ -124,7 +125,7 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// A frame to hand to [`crate::Behaviour::send`].
+/// A frame to hand to [`crate::Behaviour::send_after`].
 #[derive(Debug)]
 pub struct Outgoing {
     /// The first hop.
@@ -133,6 +134,28 @@ pub struct Outgoing {
     pub addresses: Vec<Multiaddr>,
     /// The packet.
     pub frame: Frame,
+    /// How long to hold the frame before it is written (the sender hold of
+    /// [`Client::with_sender_hold`]; zero without one).
+    pub hold: Duration,
+}
+
+/// How long SURB reply credentials are kept at most, and so the longest request timeout
+/// (upstream's `surb_store`: 30 minutes).
+pub const MAX_CREDENTIAL_AGE: Duration = Duration::from_secs(30 * 60);
+
+/// The most SURB reply credentials held at once; beyond it new sends are refused rather than
+/// old credentials evicted (upstream's `surb_store`: 100,000).
+pub const MAX_CREDENTIALS: usize = 100_000;
+
+/// The sender hold upstream applies in the LIP-183 format before a first-hop write (and
+/// before a SURB reply): an exponential with a 100 ms mean.
+pub const DEFAULT_SENDER_HOLD: Delay = Delay::from_millis(100);
+
+/// A sender hold drawn as upstream's `generateForSender` does: an exponential with mean
+/// `mean`, truncated as the per-hop delays are; zero for a zero mean.
+pub fn sample_sender_hold<R: CryptoRng + ?Sized>(mean: Delay, rng: &mut R) -> Duration {
+    let held = sample_truncated_exponential(mean, Delay::ZERO, DEFAULT_NEGLIGIBLE_PROB, rng);
+    Duration::from_millis(u64::from(held.as_millis()))
 }
 
 /// Why a request could not be sent, or got no reply.
@@ -165,6 +188,10 @@ pub enum ClientError {
     /// No reply came in time.
     #[error("no reply within the timeout")]
     Timeout,
+    /// Too many replies are awaited already ([`MAX_CREDENTIALS`] SURB credentials): try again
+    /// when some have come back or timed out.
+    #[error("too many replies awaited: try again later")]
+    Busy,
     /// Every reply that came back failed to open (tampered on the way).
     #[error("the reply did not open: it was tampered with on the way")]
     InvalidReply,
@@ -299,6 +326,8 @@ pub struct Client {
     )]
     secret: NodeSecretKey,
     delay: DelayStrategy,
+    format: Format,
+    hold: Option<Delay>,
     /// Ordered so path choice is reproducible from a seeded rng.
     pool: BTreeMap<PeerId, MixNode>,
     meta: HashMap<PeerId, NodeMeta>,
@@ -359,6 +388,8 @@ impl Client {
             me,
             secret,
             delay,
+            format: Format::default(),
+            hold: None,
             pool: BTreeMap::new(),
             meta: HashMap::new(),
             quarantine: HashMap::new(),
@@ -368,6 +399,33 @@ impl Client {
             requests: HashMap::new(),
             next_id: 0,
         }
+    }
+
+    /// The wire format its packets and SURBs are built in (a property of the network: every
+    /// node on a path must speak it) [default: [`Format::Lip183`]].
+    #[must_use]
+    pub fn with_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Holds every first-hop frame for an exponential wait of mean `mean` before it is
+    /// written, as upstream's LIP-183 senders do ([`DEFAULT_SENDER_HOLD`]); `None` (the
+    /// default) writes at once.
+    #[must_use]
+    pub fn with_sender_hold(mut self, mean: Option<Delay>) -> Self {
+        self.hold = mean.filter(|m| *m != Delay::ZERO);
+        self
+    }
+
+    /// The wire format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The sender hold's mean, if there is one.
+    pub fn sender_hold(&self) -> Option<Delay> {
+        self.hold
     }
 
     /// This client's own entry (its SURBs end here).
@@ -498,9 +556,17 @@ impl Client {
     /// The largest body one packet carries for `codec` with `surbs` SURBs.
     ///
     /// # Errors
-    /// As [`mix_core::max_message_len`].
-    pub fn max_message_len(codec: &str, surbs: usize) -> Result<usize, ClientError> {
-        Ok(mix_core::max_message_len(codec, surbs)?)
+    /// As [`Format::max_message_len`].
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidOptions`]-like build errors: a codec or SURB count that does not
+    /// fit.
+    pub fn max_message_len(
+        format: Format,
+        codec: &str,
+        surbs: usize,
+    ) -> Result<usize, ClientError> {
+        Ok(format.max_message_len(codec, surbs)?)
     }
 
     /// Builds the packets for one request: `options.redundancy` copies, each on its own path
@@ -526,6 +592,11 @@ impl Client {
         if options.redundancy == 0 || options.redundancy > 4 {
             return Err(ClientError::InvalidOptions("redundancy must be 1 to 4"));
         }
+        if options.timeout > MAX_CREDENTIAL_AGE {
+            return Err(ClientError::InvalidOptions(
+                "the timeout is longer than SURB credentials are kept (30 min)",
+            ));
+        }
         let Some(deadline) = now.checked_add(options.timeout) else {
             return Err(ClientError::InvalidOptions("the timeout is too long"));
         };
@@ -534,9 +605,13 @@ impl Client {
                 "at most 5 SURBs fit in a packet",
             ));
         }
-        let max_len = Self::max_message_len(codec, options.surbs)?;
+        let max_len = Self::max_message_len(self.format, codec, options.surbs)?;
         if body.len() > max_len {
             return Err(ClientError::MessageTooLong { max_len });
+        }
+        let credentials = options.surbs.saturating_mul(options.redundancy);
+        if self.surbs.len().saturating_add(credentials) > MAX_CREDENTIALS {
+            return Err(ClientError::Busy);
         }
         let plan = self.plan(rng, destination, options)?;
         let dest_address = match destination {
@@ -560,7 +635,7 @@ impl Client {
                     hops: [back[0].hop(), back[1].hop(), self.me.hop()],
                     delays: [self.delay.for_entry(rng), self.delay.for_entry(rng)],
                 };
-                let (surb, keys) = Surb::create(rng, &return_route)?;
+                let (surb, keys) = Surb::create_with_format(self.format, rng, &return_route)?;
                 let hops = Hops {
                     forward,
                     back: back.each_ref().map(|n| n.peer_id),
@@ -573,16 +648,20 @@ impl Client {
                 });
                 surbs.push(surb);
             }
-            let mut builder = PacketBuilder::new(&route).surbs(&surbs);
+            let mut builder = PacketBuilder::new(&route).format(self.format).surbs(&surbs);
             if let Some(address) = &dest_address {
                 builder = builder.destination(address);
             }
             let mut packet = Box::new([0u8; PACKET_LEN]);
             builder.build(rng, codec, body, packet.as_mut_slice())?;
+            let hold = self
+                .hold
+                .map_or(Duration::ZERO, |mean| sample_sender_hold(mean, rng));
             outgoing.push(Outgoing {
                 peer: copy.hops[0].peer_id,
                 addresses: copy.hops[0].addresses.clone(),
                 frame: Frame::new(packet),
+                hold,
             });
         }
         if !awaited.is_empty() {

@@ -7,7 +7,12 @@ mod protocol;
 mod rate;
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
@@ -21,10 +26,12 @@ pub use web_time::Instant;
 
 pub use address::{AddressError, from_multiaddr, is_circuit, peer_id, peer_id_bytes, to_multiaddr};
 pub use client::{
-    Client, ClientError, Destination, Hops, MIN_POOL_SIZE, MixNode, Outgoing, PoolConfig, Removal,
-    RequestId, SendOptions,
+    Client, ClientError, DEFAULT_SENDER_HOLD, Destination, Hops, MAX_CREDENTIAL_AGE,
+    MAX_CREDENTIALS, MIN_POOL_SIZE, MixNode, Outgoing, PoolConfig, Removal, RequestId, SendOptions,
+    sample_sender_hold,
 };
 pub use handler::{FromBehaviour, Handler, ToBehaviour};
+pub use mix_core::Format;
 #[doc(hidden)]
 pub use protocol::decode_frames_for_fuzzing;
 pub use protocol::{Frame, PROTOCOL_NAME};
@@ -35,11 +42,11 @@ pub use rate::RateLimiter;
 pub struct Config {
     proof_len: usize,
     max_inbound_streams: usize,
-    stream_idle_timeout: std::time::Duration,
+    stream_idle_timeout: Duration,
     max_queued_per_peer: usize,
     packets_per_second: u32,
     burst: u32,
-    frame_timeout: std::time::Duration,
+    frame_timeout: Duration,
 }
 
 impl Config {
@@ -56,7 +63,7 @@ impl Config {
             max_queued_per_peer: 1024,
             packets_per_second: 5000,
             burst: 5000,
-            frame_timeout: std::time::Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(10),
         }
     }
 
@@ -78,7 +85,7 @@ impl Config {
     /// How long an inbound stream may wait between frames (or for its first) before it is
     /// closed ([`DropReason::StreamIdle`]). Nothing is lost: a stream is only closed between
     /// frames, with a FIN, not a reset.
-    pub fn with_stream_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+    pub fn with_stream_idle_timeout(mut self, timeout: Duration) -> Self {
         self.stream_idle_timeout = timeout;
         self
     }
@@ -101,7 +108,7 @@ impl Config {
     /// How long a frame may take to arrive once its first byte has; a slower one closes the
     /// stream ([`DropReason::Stalled`]). Waiting between frames is bounded by
     /// [`Config::with_stream_idle_timeout`] instead.
-    pub fn with_frame_timeout(mut self, timeout: std::time::Duration) -> Self {
+    pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
         self.frame_timeout = timeout;
         self
     }
@@ -127,7 +134,7 @@ pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 256;
 /// The default time an inbound stream may wait between frames: 300 s, the relay's connection
 /// idle timeout, so no stream is closed sooner than a quiet connection would be. Streams Nim
 /// leaks are reclaimed sooner when a connection reaches [`DEFAULT_MAX_INBOUND_STREAMS`].
-pub const DEFAULT_STREAM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for Config {
     fn default() -> Self {
@@ -222,7 +229,12 @@ pub struct Behaviour {
     pending: HashMap<PeerId, VecDeque<Frame>>,
     limiter: RateLimiter,
     events: VecDeque<ToSwarm<Event, FromBehaviour>>,
+    /// Frames held before they are sent ([`Behaviour::send_after`]).
+    held: FuturesUnordered<HeldFrame>,
 }
+
+/// A frame waiting out its hold: resolves to what [`Behaviour::send`] takes.
+type HeldFrame = Pin<Box<dyn Future<Output = (PeerId, Vec<Multiaddr>, Frame)> + Send>>;
 
 impl Behaviour {
     /// A behaviour with `config`.
@@ -234,7 +246,33 @@ impl Behaviour {
             pending: HashMap::new(),
             limiter,
             events: VecDeque::new(),
+            held: FuturesUnordered::new(),
         }
+    }
+
+    /// [`Behaviour::send`] after `hold` (upstream's sender hold before a first-hop write or a
+    /// SURB reply); at once for a zero hold. Held frames are not reordered with each other in
+    /// any meaningful way: each waits out its own hold.
+    pub fn send_after(
+        &mut self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        frame: Frame,
+        hold: Duration,
+    ) {
+        if hold.is_zero() {
+            self.send(peer, addresses, frame);
+            return;
+        }
+        self.held.push(Box::pin(async move {
+            futures_timer::Delay::new(hold).await;
+            (peer, addresses, frame)
+        }));
+    }
+
+    /// Frames held by [`Behaviour::send_after`] and not yet sent.
+    pub fn held_frames(&self) -> usize {
+        self.held.len()
     }
 
     /// Sends `frame` to `peer` on its pooled `/mix/1.0.0` stream, dialing `addresses` first if
@@ -385,7 +423,13 @@ impl NetworkBehaviour for Behaviour {
         self.events.push_back(ToSwarm::GenerateEvent(event));
     }
 
-    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        while let Poll::Ready(Some((peer, addresses, frame))) = self.held.poll_next_unpin(cx) {
+            self.send(peer, addresses, frame);
+        }
         match self.events.pop_front() {
             Some(event) => Poll::Ready(event),
             None => Poll::Pending,

@@ -14,8 +14,8 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use mix_core::{
-    Action, DelayStrategy, ExitMessage, MemoryReplayFilter, NodeSecretKey, PACKET_LEN,
-    ReplayConfig, peel,
+    Action, Delay, DelayStrategy, ExitMessage, Format, MemoryReplayFilter, NodeSecretKey,
+    PACKET_LEN, PeelError, ReplayConfig, peel_with,
 };
 use mix_libp2p::Hops;
 use mix_libp2p::client::ReplyOutcome;
@@ -48,6 +48,8 @@ struct World {
     nodes: HashMap<PeerId, Node>,
     client: Client,
     client_peer: PeerId,
+    /// The wire format the nodes peel in.
+    format: Format,
 }
 
 fn world(n: usize) -> World {
@@ -71,6 +73,7 @@ fn world(n: usize) -> World {
         nodes,
         client,
         client_peer,
+        format: Format::default(),
     }
 }
 
@@ -121,8 +124,17 @@ fn route(
 ) -> End {
     loop {
         path.push(peer);
+        let format = world.format;
         let node = world.nodes.get_mut(&peer).expect("hop is a known node");
-        match peel(&node.secret, &mut node.filter, 0, packet.as_mut_slice()).expect("peels") {
+        match peel_with(
+            format,
+            &node.secret,
+            &mut node.filter,
+            0,
+            packet.as_mut_slice(),
+        )
+        .expect("peels")
+        {
             Action::Forward { next_hop, .. } => {
                 peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap();
             }
@@ -334,7 +346,7 @@ fn bad_requests_are_refused_before_anything_is_built() {
         }
     );
     let mut w = world(4);
-    let max = Client::max_message_len(CODEC, 1).unwrap();
+    let max = Client::max_message_len(Format::default(), CODEC, 1).unwrap();
     // The default wire format is LIP-183 (MIX-LIONESS.md §4): 3205 bytes with one SURB
     // (3201 in v0.39, WAKU.md §4).
     assert_eq!(max, 3205, "MIX-LIONESS.md §4: 3205 bytes with one SURB");
@@ -792,4 +804,151 @@ fn timeouts_do_not_strike_nodes_that_answered_since_the_request_left() {
     }
     assert_eq!(w.client.expire(t0 + Duration::from_secs(2)).len(), 3);
     assert_eq!(w.client.take_removed().len(), 3);
+}
+
+/// Replaces `w`'s client by `f` of it (the builder methods take the client by value).
+fn reconfigure(w: &mut World, f: impl FnOnce(Client) -> Client) {
+    let placeholder = Client::new(
+        w.client.me().clone(),
+        NodeSecretKey::generate(&mut w.rng),
+        DelayStrategy::NoSampling,
+    );
+    let client = std::mem::replace(&mut w.client, placeholder);
+    w.client = f(client);
+}
+
+#[test]
+fn each_wire_format_round_trips_and_a_mismatch_fails_at_the_exit() {
+    for format in Format::ALL {
+        let mut w = world(5);
+        w.format = format;
+        reconfigure(&mut w, |c| c.with_format(format));
+        assert_eq!(w.client.format(), format);
+        let service = *w.client.nodes().nth(1).map(|n| &n.peer_id).unwrap();
+        let dest = Destination::ExitIsDestination(service);
+        let max = Client::max_message_len(format, CODEC, 1).unwrap();
+        let (id, out) = send(&mut w, &dest, &vec![7; max], SendOptions::default());
+        let first = out.into_iter().next().unwrap();
+        let End::Exit { body, surbs, .. } =
+            route(&mut w, first.peer, first.frame.packet, &mut Vec::new())
+        else {
+            panic!("{format}: expected an exit");
+        };
+        assert_eq!(
+            body,
+            vec![7; max],
+            "{format}: the largest body arrives whole"
+        );
+        let mut reply = Box::new([0u8; PACKET_LEN]);
+        let largest_reply = vec![9; format.max_reply_len()];
+        surbs[0]
+            .build_reply(&mut w.rng, &largest_reply, reply.as_mut_slice())
+            .unwrap();
+        let first_hop = mix_libp2p::peer_id(&surbs[0].first_hop().peer_id).unwrap();
+        let End::Reply {
+            surb_id,
+            mut payload,
+            ..
+        } = route(&mut w, first_hop, reply, &mut Vec::new())
+        else {
+            panic!("{format}: expected a reply");
+        };
+        let ReplyOutcome::Delivered { request, body, .. } =
+            w.client.on_reply(surb_id, &mut payload)
+        else {
+            panic!("{format}: the reply opens");
+        };
+        assert_eq!((request, body), (id, largest_reply));
+
+        // A sender of the other format: its packet peels at every hop but fails the exit's
+        // integrity check (LIP-183 exit) or arrives garbled (v0.39 exit): never delivered.
+        let other = Format::ALL.into_iter().find(|f| *f != format).unwrap();
+        reconfigure(&mut w, |c| c.with_format(other));
+        let (_, out) = send(&mut w, &dest, b"hello", SendOptions::default());
+        let first = out.into_iter().next().unwrap();
+        let mut peer = first.peer;
+        let mut packet = first.frame.packet;
+        let outcome = loop {
+            let node = w.nodes.get_mut(&peer).unwrap();
+            match peel_with(
+                format,
+                &node.secret,
+                &mut node.filter,
+                0,
+                packet.as_mut_slice(),
+            ) {
+                Ok(Action::Forward { next_hop, .. }) => {
+                    peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap();
+                }
+                Ok(Action::Exit { message, .. }) => {
+                    break matches!(message, ExitMessage::Request { body, .. } if body == b"hello");
+                }
+                Ok(Action::Reply { .. }) => break false,
+                Err(e) => {
+                    if format == Format::Lip183 {
+                        assert_eq!(e, PeelError::PayloadIntegrity, "{format} exit");
+                    }
+                    break false;
+                }
+            }
+        };
+        assert!(
+            !outcome,
+            "a {other} packet is not delivered by {format} nodes"
+        );
+    }
+}
+
+#[test]
+fn the_sender_hold_is_exponential_with_the_configured_mean() {
+    let mut w = world(5);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let dest = Destination::ExitIsDestination(service);
+    let (_, out) = send(&mut w, &dest, b"x", SendOptions::default());
+    assert_eq!(out[0].hold, Duration::ZERO, "no hold unless configured");
+
+    reconfigure(&mut w, |c| {
+        c.with_sender_hold(Some(Delay::from_millis(100)))
+    });
+    let mut holds = Vec::new();
+    for _ in 0..400 {
+        let options = SendOptions {
+            surbs: 0,
+            ..SendOptions::default()
+        };
+        let (_, out) = send(&mut w, &dest, b"x", options);
+        holds.push(out[0].hold.as_secs_f64() * 1000.0);
+    }
+    let mean = holds.iter().sum::<f64>() / holds.len() as f64;
+    let below_mean = holds.iter().filter(|h| **h < 100.0).count() as f64 / holds.len() as f64;
+    eprintln!("sender hold over 400 draws: mean {mean:.1} ms, {below_mean:.2} below 100 ms");
+    // Exponential, mean 100 ms: the sample mean of 400 draws has a standard error of 5 ms; the
+    // share below the mean is 1 - 1/e = 0.632 (standard error 0.024).
+    assert!((85.0..115.0).contains(&mean), "mean {mean}");
+    assert!((0.56..0.71).contains(&below_mean), "{below_mean}");
+}
+
+#[test]
+fn timeouts_past_the_credential_lifetime_are_refused() {
+    let mut w = world(5);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let dest = Destination::ExitIsDestination(service);
+    let too_long = SendOptions {
+        timeout: mix_libp2p::MAX_CREDENTIAL_AGE + Duration::from_secs(1),
+        ..SendOptions::default()
+    };
+    assert!(matches!(
+        w.client
+            .send(&mut w.rng, Instant::now(), &dest, CODEC, b"x", too_long),
+        Err(ClientError::InvalidOptions(_))
+    ));
+    let longest = SendOptions {
+        timeout: mix_libp2p::MAX_CREDENTIAL_AGE,
+        ..SendOptions::default()
+    };
+    assert!(
+        w.client
+            .send(&mut w.rng, Instant::now(), &dest, CODEC, b"x", longest)
+            .is_ok()
+    );
 }

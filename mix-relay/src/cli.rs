@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use libp2p::{Multiaddr, PeerId};
-use mix_core::{Delay, DelayStrategy};
+use mix_core::{Delay, DelayStrategy, Format};
 use mix_libp2p::SendOptions;
 use serde::Deserialize;
 
@@ -105,6 +105,18 @@ pub struct RunArgs {
     /// no-sampling strategy (0–2 ms) [default: 0].
     #[arg(long)]
     pub mean_delay_ms: Option<u16>,
+    /// The network's wire format: `lip183` (LIONESS payload, current upstream and
+    /// logos-delivery master) or `v039` (AES-CTR payload, logos-delivery v0.39 and older
+    /// fleets). Every node of a network must use the same; nothing on the wire tells them
+    /// apart [default: lip183].
+    #[arg(long, value_parser = parse_format)]
+    #[serde(default, deserialize_with = "deserialize_format")]
+    pub mix_format: Option<Format>,
+    /// Mean of the exponential hold, in ms, before this node writes its SURB replies and its
+    /// own first-hop packets (upstream's sender hold); 0 for none [default: 100 with lip183,
+    /// 0 with v039].
+    #[arg(long)]
+    pub sender_hold_ms: Option<u16>,
     /// Packets per second accepted from one peer [default: 5000].
     #[arg(long)]
     pub rate_limit: Option<u32>,
@@ -150,6 +162,8 @@ impl RunArgs {
             shard: list(self.shard, file.shard),
             metrics: self.metrics.or(file.metrics),
             mean_delay_ms: self.mean_delay_ms.or(file.mean_delay_ms),
+            mix_format: self.mix_format.or(file.mix_format),
+            sender_hold_ms: self.sender_hold_ms.or(file.sender_hold_ms),
             rate_limit: self.rate_limit.or(file.rate_limit),
             frame_timeout_secs: self.frame_timeout_secs.or(file.frame_timeout_secs),
             max_streams_per_connection: self
@@ -219,6 +233,8 @@ impl RunArgs {
         };
         settings.metrics_addr = args.metrics;
         settings.delay = delay_strategy(args.mean_delay_ms.unwrap_or(0));
+        settings.format = args.mix_format.unwrap_or_default();
+        settings.sender_hold = sender_hold(settings.format, args.sender_hold_ms);
         if let Some(rate) = args.rate_limit {
             settings.mix = settings.mix.with_rate_limit(rate, rate.max(1));
         }
@@ -241,6 +257,27 @@ impl RunArgs {
             settings.max_connections_per_peer = n;
         }
         Ok(settings)
+    }
+}
+
+/// `--mix-format`'s parser: `lip183` or `v039`, any case.
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse::<Format>().map_err(|e| e.to_string())
+}
+
+fn deserialize_format<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Format>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_format(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// The sender hold `--sender-hold-ms` asks for, or the format's default (upstream's).
+fn sender_hold(format: Format, ms: Option<u16>) -> Option<Delay> {
+    match ms {
+        Some(0) => None,
+        Some(ms) => Some(Delay::from_millis(ms)),
+        None => Settings::default_sender_hold(format),
     }
 }
 
@@ -280,6 +317,12 @@ pub struct TestnetArgs {
     /// Mean per-hop delay in ms (exponential); 0 for Nim's default 0–2 ms.
     #[arg(long, default_value_t = 0)]
     pub mean_delay_ms: u16,
+    /// The wire format every relay speaks: `lip183` or `v039` (written into the pool file).
+    #[arg(long, value_parser = parse_format, default_value = "lip183")]
+    pub mix_format: Format,
+    /// Mean sender hold in ms (see `run --sender-hold-ms`) [default: the format's].
+    #[arg(long)]
+    pub sender_hold_ms: Option<u16>,
     /// Fault injection for tests: every node, as an exit, tampers with the replies it sends.
     #[arg(long, hide = true)]
     pub tamper_replies: bool,
@@ -310,6 +353,8 @@ impl TestnetArgs {
             shard: 0,
             metrics_base_port: None,
             mean_delay_ms: 0,
+            mix_format: Format::default(),
+            sender_hold_ms: None,
             tamper_replies: false,
             discovery: false,
             webtransport: false,
@@ -331,6 +376,13 @@ pub struct SendArgs {
     /// With --bootstrap: the Waku cluster whose mix namespace to look up.
     #[arg(long, default_value_t = 2)]
     pub cluster_id: u16,
+    /// The network's wire format, `lip183` or `v039` [default: the pool file's, else lip183].
+    #[arg(long, value_parser = parse_format)]
+    pub mix_format: Option<Format>,
+    /// Mean sender hold in ms before each first-hop write (see `run --sender-hold-ms`)
+    /// [default: the format's].
+    #[arg(long)]
+    pub sender_hold_ms: Option<u16>,
     /// With --bootstrap: wait until the pool holds this many nodes (at most 30 s).
     #[arg(long, default_value_t = 4)]
     pub min_pool: usize,
@@ -494,6 +546,8 @@ pub async fn start_testnet(
         settings.cluster_id = args.cluster_id;
         settings.shards = vec![args.shard];
         settings.delay = delay_strategy(args.mean_delay_ms);
+        settings.format = args.mix_format;
+        settings.sender_hold = sender_hold(args.mix_format, args.sender_hold_ms);
         settings.tamper_replies = args.tamper_replies;
         settings.discovery = node::DiscoverySettings::fast();
         if let Some(dir) = &args.data_dir {
@@ -579,6 +633,7 @@ pub async fn start_testnet(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pool = PoolFile {
+        format: Some(args.mix_format.to_string()),
         cluster_id: args.cluster_id,
         shards: vec![args.shard],
         nodes: relays.iter().map(PoolNode::from_relay).collect(),
@@ -683,7 +738,15 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
         !args.content_topic.is_empty(),
         "--content-topic must not be empty"
     );
+    let pool = args.pool_file.as_deref().map(PoolFile::read).transpose()?;
+    let pool_format = pool
+        .as_ref()
+        .map(PoolFile::wire_format)
+        .transpose()?
+        .flatten();
     let mut settings = Settings::local();
+    settings.format = args.mix_format.or(pool_format).unwrap_or_default();
+    settings.sender_hold = sender_hold(settings.format, args.sender_hold_ms);
     settings.shards = Vec::new();
     // A sender only looks up; it neither serves nor advertises itself.
     settings.discovery = node::DiscoverySettings {
@@ -696,8 +759,7 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
     settings.cluster_id = args.cluster_id;
     settings.peers.clone_from(&args.bootstrap);
     let sender = node::start(settings).await?;
-    let services: Vec<PeerId> = if let Some(path) = &args.pool_file {
-        let pool = PoolFile::read(path)?;
+    let services: Vec<PeerId> = if let Some(pool) = &pool {
         let infos = pool.infos()?;
         anyhow::ensure!(
             infos.len() >= 3,

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod keys;
 pub mod metrics;
+mod mismatch;
 pub mod node;
 pub mod pool;
 pub mod processor;

@@ -51,6 +51,12 @@ pub enum DropReason {
     Replay,
     /// The MAC or the α point check failed.
     Rejected,
+    /// As the exit, the payload's zero prefix did not check out (LIP-183): tampered on the
+    /// way, or built by a sender of the other wire format.
+    PayloadIntegrity,
+    /// A reply to one of our own requests did not open: tampered on the way, or our SURB was
+    /// answered by nodes of the other wire format.
+    ReplyUnreadable,
     /// The peeled packet did not decode (bad address, delay or exit block).
     Malformed,
     /// The sending peer exceeded its rate limit.
@@ -76,7 +82,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Length,
         Self::Oversize,
         Self::BadPrefix,
@@ -84,6 +90,8 @@ impl DropReason {
         Self::Stalled,
         Self::Replay,
         Self::Rejected,
+        Self::PayloadIntegrity,
+        Self::ReplyUnreadable,
         Self::Malformed,
         Self::RateLimited,
         Self::StreamLimit,
@@ -105,6 +113,8 @@ impl DropReason {
             Self::Stalled => "stalled",
             Self::Replay => "replay",
             Self::Rejected => "rejected",
+            Self::PayloadIntegrity => "payload_integrity",
+            Self::ReplyUnreadable => "reply_unreadable",
             Self::Malformed => "malformed",
             Self::RateLimited => "rate_limited",
             Self::StreamLimit => "stream_limit",

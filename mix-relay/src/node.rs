@@ -16,9 +16,11 @@ use libp2p::gossipsub::{self, IdentTopic, TopicHash};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
-use mix_core::{DelayStrategy, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
+use mix_core::{Delay, DelayStrategy, Format, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
 use mix_discovery::{LOOKUP_PAGE, MAX_LOOKUP_PAGES, MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::Instant;
+
+use crate::mismatch::MismatchWarnings;
 use mix_libp2p::client::ReplyOutcome;
 use mix_libp2p::{Client, ClientError, Destination, Frame, MixNode, PoolConfig, SendOptions};
 use prost::Message as _;
@@ -93,6 +95,13 @@ pub struct Settings {
     /// The delay strategy (MIX.md §10): the encoding for our own sends and the sampling at
     /// intermediate hops.
     pub delay: DelayStrategy,
+    /// The network's wire format (MIX-LIONESS.md): every node of a network must speak the
+    /// same one, and nothing on the wire tells them apart [default: LIP-183].
+    pub format: Format,
+    /// The mean of the exponential hold before our own first-hop writes and our SURB replies
+    /// (upstream's sender hold); `None` writes at once [default: 100 ms, upstream's, for
+    /// LIP-183; see [`Settings::default_sender_hold`]].
+    pub sender_hold: Option<Delay>,
     /// Transport-level limits of `/mix/1.0.0`.
     pub mix: mix_libp2p::Config,
     /// Replay filter bounds.
@@ -182,8 +191,18 @@ impl DiscoverySettings {
 }
 
 impl Settings {
+    /// Upstream's sender hold for `format`: an exponential with a 100 ms mean in the LIP-183
+    /// format, none in the v0.39 format (whose senders wrote at once).
+    pub fn default_sender_hold(format: Format) -> Option<Delay> {
+        match format {
+            Format::Lip183 => Some(mix_libp2p::DEFAULT_SENDER_HOLD),
+            Format::V039 => None,
+        }
+    }
+
     /// A node on 127.0.0.1 with fresh keys and any free ports, cluster 2, shard 0, the
-    /// no-sampling delay strategy (0–2 ms per hop, as Nim's default).
+    /// no-sampling delay strategy (0–2 ms per hop, as Nim's default), the LIP-183 format
+    /// with upstream's sender hold.
     pub fn local() -> Self {
         Self {
             keys: KeySource::Ephemeral,
@@ -202,6 +221,8 @@ impl Settings {
             shards: vec![0],
             metrics_addr: None,
             delay: DelayStrategy::NoSampling,
+            format: Format::default(),
+            sender_hold: Self::default_sender_hold(Format::default()),
             mix: mix_libp2p::Config::new(),
             replay: ReplayConfig::default(),
             forward_timeout: Duration::from_secs(10),
@@ -828,7 +849,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     let me = MixNode::new(peer_id, announce.clone(), mix_public).context(
         "no announced address can be written into a mix packet (IPv4 TCP or QUIC needed)",
     )?;
-    let mut client = Client::new(me, keys.mix.clone(), settings.delay);
+    let mut client = Client::new(me, keys.mix.clone(), settings.delay)
+        .with_format(settings.format)
+        .with_sender_hold(settings.sender_hold);
     client.set_pool_config(settings.discovery.pool);
     let mut static_nodes = Vec::new();
     for entry in &settings.mixnodes {
@@ -888,6 +911,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         mix_public,
     };
     tracing::info!(%peer_id, mix_public = %hex::encode(mix_public.as_bytes()), addrs = ?info.addrs, "relay listening");
+    tracing::info!(
+        format = %settings.format,
+        sender_hold_ms = settings.sender_hold.map_or(0, Delay::as_millis),
+        "wire format (--mix-format): every node of the network must speak the same"
+    );
     let enr = match waku_enr(&keys, &info.addrs, settings.cluster_id, &settings.shards) {
         Ok(enr) => {
             tracing::info!(%enr, "ENR");
@@ -903,7 +931,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         swarm,
         addrs: addrs_tx,
         public_ip,
-        processor: Processor::new(keys.mix.clone(), replay, settings.delay),
+        processor: Processor::new(keys.mix.clone(), replay, settings.delay)
+            .with_format(settings.format),
         client,
         lightpush: LightPushService::new(ServiceConfig::new(
             settings.cluster_id,
@@ -919,6 +948,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
         tamper_replies: settings.tamper_replies,
+        sender_hold: settings.sender_hold,
+        mismatch: MismatchWarnings::default(),
         discovery: Discovery {
             schedule: settings.discovery.schedule(Instant::now()),
             lookup: settings.discovery.lookup,
@@ -997,6 +1028,9 @@ struct Node {
     forward_timeout: Duration,
     /// [`Settings::tamper_replies`].
     tamper_replies: bool,
+    /// [`Settings::sender_hold`], for our SURB replies.
+    sender_hold: Option<Delay>,
+    mismatch: MismatchWarnings,
     discovery: Discovery,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
     in_flight: Arc<AtomicUsize>,
@@ -1206,10 +1240,12 @@ impl Node {
                 ) {
                     Ok((id, outgoing)) => {
                         for out in outgoing {
-                            self.swarm
-                                .behaviour_mut()
-                                .mix
-                                .send(out.peer, out.addresses, out.frame);
+                            self.swarm.behaviour_mut().mix.send_after(
+                                out.peer,
+                                out.addresses,
+                                out.frame,
+                                out.hold,
+                            );
                         }
                         if self.client.is_pending(id) {
                             self.waiting.insert(id, reply);
@@ -1699,17 +1735,33 @@ impl Node {
                 }
                 ReplyOutcome::Unknown => self.metrics.dropped(DropReason::UnknownSurb),
                 ReplyOutcome::Invalid { request, exhausted } => {
-                    self.metrics.dropped(DropReason::Rejected);
+                    self.metrics.dropped(DropReason::ReplyUnreadable);
+                    self.mismatch.reply_unreadable(self.processor.format());
                     if exhausted && let Some(tx) = self.waiting.remove(&request) {
                         let _ = tx.send(Err(ClientError::InvalidReply));
                     }
                 }
             },
-            Decision::Drop(reason) => self.metrics.dropped(reason),
+            Decision::Drop(reason) => {
+                if reason == DropReason::PayloadIntegrity {
+                    self.mismatch.payload_integrity(self.processor.format());
+                }
+                self.metrics.dropped(reason);
+            }
         }
     }
 
     fn send_packet(&mut self, next_hop: mix_core::Address, packet: Box<[u8; PACKET_LEN]>) {
+        self.send_packet_after(next_hop, packet, Duration::ZERO);
+    }
+
+    /// [`Node::send_packet`] after `hold` (upstream's sender hold, for SURB replies).
+    fn send_packet_after(
+        &mut self,
+        next_hop: mix_core::Address,
+        packet: Box<[u8; PACKET_LEN]>,
+        hold: Duration,
+    ) {
         let Ok(peer) = mix_libp2p::peer_id(&next_hop.peer_id) else {
             self.metrics.dropped(DropReason::Malformed);
             return;
@@ -1723,12 +1775,12 @@ impl Node {
         self.swarm
             .behaviour_mut()
             .mix
-            .send(peer, vec![addr], Frame::new(packet));
+            .send_after(peer, vec![addr], Frame::new(packet), hold);
     }
 
     fn reply_through(&mut self, surb: &Surb, response: &[u8]) {
         let mut packet = Box::new([0u8; PACKET_LEN]);
-        let body = if response.len() > mix_core::MAX_REPLY_LEN {
+        let body = if response.len() > surb.format().max_reply_len() {
             tracing::debug!(
                 len = response.len(),
                 "response too long for a SURB: replying empty"
@@ -1749,7 +1801,10 @@ impl Node {
             packet[mix_core::HEADER_LEN] ^= 0x01;
         }
         self.metrics.reply_sent();
-        self.send_packet(*surb.first_hop(), packet);
+        let hold = self.sender_hold.map_or(Duration::ZERO, |mean| {
+            mix_libp2p::sample_sender_hold(mean, &mut self.rng)
+        });
+        self.send_packet_after(*surb.first_hop(), packet, hold);
     }
 
     fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {

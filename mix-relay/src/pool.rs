@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use libp2p::{Multiaddr, PeerId};
+use mix_core::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, MixNodeEntry};
@@ -13,6 +14,10 @@ use crate::node::NodeInfo;
 /// The whole file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolFile {
+    /// The wire format the nodes speak (`lip183` or `v039`); absent in files written before
+    /// there were two, which are read as the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// The Waku cluster the nodes serve.
     pub cluster_id: u16,
     /// The shards they serve.
@@ -115,7 +120,23 @@ impl PoolFile {
         for node in &pool.nodes {
             node.to_info()?;
         }
+        pool.wire_format()
+            .with_context(|| format!("in the pool file {}", path.display()))?;
         Ok(pool)
+    }
+
+    /// The wire format the file names, if it names one.
+    ///
+    /// # Errors
+    /// If it names neither `lip183` nor `v039`.
+    pub fn wire_format(&self) -> anyhow::Result<Option<Format>> {
+        self.format
+            .as_deref()
+            .map(|f| {
+                f.parse::<Format>()
+                    .map_err(|e| anyhow::anyhow!("format {f:?}: {e}"))
+            })
+            .transpose()
     }
 
     /// Writes the file atomically (a reader never sees half of it).

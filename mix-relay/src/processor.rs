@@ -91,6 +91,11 @@ impl<F: ReplayFilter> Processor<F> {
         self
     }
 
+    /// The wire format it peels.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// The replay filter (to flush or measure it).
     pub fn replay_filter(&mut self) -> &mut F {
         &mut self.replay
@@ -160,8 +165,8 @@ fn drop_reason(e: PeelError) -> DropReason {
         PeelError::Rejected
         | PeelError::AlphaZero
         | PeelError::AlphaNonCanonical
-        | PeelError::AlphaLowOrder
-        | PeelError::PayloadIntegrity => DropReason::Rejected,
+        | PeelError::AlphaLowOrder => DropReason::Rejected,
+        PeelError::PayloadIntegrity => DropReason::PayloadIntegrity,
         _ => DropReason::Malformed,
     }
 }

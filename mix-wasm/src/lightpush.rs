@@ -49,7 +49,8 @@ pub(crate) fn max_payload(
     template: &WakuMessage,
     surbs: usize,
 ) -> Result<usize, MixError> {
-    let budget = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs).map_err(MixError::from)?;
+    let budget = Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)
+        .map_err(MixError::from)?;
     let framed_len = |payload_len: usize| {
         let mut message = template.clone();
         message.payload = vec![0; payload_len];
@@ -175,7 +176,9 @@ mod tests {
         let topic = "/waku/2/rs/2/0";
         for surbs in [0, 1, 2, 4] {
             let max = max_payload(topic, &message(0), surbs).unwrap();
-            let budget = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs).unwrap();
+            let budget =
+                Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)
+                    .unwrap();
             let fits = request_bytes("x".repeat(36), topic, message(max));
             let over = request_bytes("x".repeat(36), topic, message(max + 1));
             assert!(fits.len() <= budget, "surbs {surbs}");

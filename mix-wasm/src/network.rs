@@ -331,7 +331,11 @@ impl MixClient {
     /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
     #[wasm_bindgen(js_name = maxMessageLen)]
     pub fn max_message_len(&self, codec: &str, surbs: u32) -> Result<usize, MixError> {
-        Ok(Client::max_message_len(codec, surbs as usize)?)
+        Ok(Client::max_message_len(
+            mix_core::Format::default(),
+            codec,
+            surbs as usize,
+        )?)
     }
 
     /// The largest `WakuMessage` payload `lightpush` takes for this topic pair and SURB count
@@ -513,7 +517,7 @@ async fn lightpush_request(
 ) -> Result<lightpush::Response, MixError> {
     check_message(&message, pubsub_topic)?;
     let surbs = request.send_options()?.surbs;
-    let max_body = Client::max_message_len(LIGHTPUSH_PROTOCOL, surbs)?;
+    let max_body = Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)?;
     let id = lightpush::request_id(&mut *shared.rng.borrow_mut());
     let template = WakuMessage {
         payload: Vec::new(),
@@ -1132,7 +1136,7 @@ impl Driver {
             self.swarm
                 .behaviour_mut()
                 .mix
-                .send(out.peer, out.addresses, out.frame);
+                .send_after(out.peer, out.addresses, out.frame, out.hold);
         }
     }
 

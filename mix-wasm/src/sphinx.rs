@@ -132,7 +132,11 @@ impl SphinxClient {
     /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
     #[wasm_bindgen(js_name = maxMessageLen)]
     pub fn max_message_len(codec: &str, surbs: u32) -> Result<usize, MixError> {
-        Ok(mix_libp2p::Client::max_message_len(codec, surbs as usize)?)
+        Ok(mix_libp2p::Client::max_message_len(
+            mix_core::Format::default(),
+            codec,
+            surbs as usize,
+        )?)
     }
 
     /// This sender's X25519 mix public key (hex): the key its SURBs' last layer uses.

@@ -25,7 +25,7 @@ const MAX_CONNECTIONS_PER_PEER: usize = 8;
 const MAX_STREAMS_PER_CONNECTION: usize = mix_libp2p::DEFAULT_MAX_INBOUND_STREAMS;
 
 /// The drop reasons inbound bytes and packets can cause.
-const INPUT_REASONS: [&str; 12] = [
+const INPUT_REASONS: [&str; 13] = [
     "length",
     "oversize",
     "bad_prefix",
@@ -35,6 +35,7 @@ const INPUT_REASONS: [&str; 12] = [
     "stream_idle_closed",
     "rate_limited",
     "rejected",
+    "payload_integrity",
     "replay",
     "malformed",
     "unknown_surb",
@@ -208,16 +209,16 @@ pub(crate) async fn run(
     };
     cases.push(simple(net, expect, attack, served(2)).await?);
 
-    // 6. Tampered δ: the first byte of the payload flipped. δ carries no per-hop MAC in the
-    // deployed format (MIX.md §3): the hops forward it and the exit's zero-prefix check
-    // rejects it.
+    // 6. Tampered δ: the first byte of the payload flipped. δ carries no per-hop MAC
+    // (MIX-LIONESS.md §2): the hops forward it, LIONESS garbles the whole payload, and the
+    // exit's zero-prefix check rejects it.
     let expect = Expect::new(
         b,
         "tampered δ",
-        "forwarded by both intermediates, 1 × `rejected` at the exit",
+        "forwarded by both intermediates, 1 × `payload_integrity` at the exit",
     )
     .input("a valid packet with δ's first byte flipped")
-    .counts(&[("rejected", Exactly(1.0))]);
+    .counts(&[("payload_integrity", Exactly(1.0))]);
     let attack = async {
         let mut frame = packets::forward([nt, na, nb], "tampered delta")?;
         frame.packet[HEADER_LEN] ^= 0x80;
