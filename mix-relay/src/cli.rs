@@ -38,6 +38,10 @@ pub enum Command {
     Send(SendArgs),
     /// Print this relay's Waku ENR (the same flags as `run`; the keys come from --data-dir).
     Enr(RunArgs),
+    /// Tell which wire format (lip183 or v039) a set of mix nodes speaks: a request with no
+    /// message through them in each format (answered 400, never published), and which comes
+    /// back.
+    ProbeFormat(crate::probe::ProbeArgs),
 }
 
 /// `mix-relay run`. Every flag can also be set in the `--config` TOML file, under the same

@@ -6,6 +6,7 @@ pub mod metrics;
 mod mismatch;
 pub mod node;
 pub mod pool;
+pub mod probe;
 pub mod processor;
 pub mod replay_store;
 pub mod waku;

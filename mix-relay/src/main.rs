@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default = match cli.command {
-        Command::Send(_) | Command::Enr(_) => "warn",
+        Command::Send(_) | Command::Enr(_) | Command::ProbeFormat(_) => "warn",
         _ => "info,libp2p_swarm=warn,libp2p_gossipsub=warn",
     };
     tracing_subscriber::fmt()
@@ -23,6 +23,7 @@ async fn main() -> std::process::ExitCode {
         Command::Testnet(args) => mix_relay::cli::testnet(args).await,
         Command::Send(args) => mix_relay::cli::send(args).await,
         Command::Enr(args) => mix_relay::cli::enr(args),
+        Command::ProbeFormat(args) => mix_relay::probe::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use mix_core::Format;
 use mix_libp2p::{MixNode, SendOptions};
 use mix_relay::cli::{TestnetArgs, start_testnet};
 use mix_relay::metrics::DropReason;
+use mix_relay::probe::ProbeArgs;
 use mix_relay::waku::WakuMessage;
 use mix_relay::{RelayHandle, Settings, start};
 
@@ -87,6 +88,44 @@ async fn each_format_delivers_end_to_end_and_a_mismatched_sender_fails_loudly() 
             "{other} sender, {format} network: the exit counts the mismatch"
         );
         client.shutdown().await;
+        for relay in relays {
+            relay.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_format_names_the_format_a_testnet_speaks() {
+    for format in Format::ALL {
+        let args = TestnetArgs {
+            mix_format: format,
+            ..TestnetArgs::local(4)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (relays, pool) = start_testnet(&args).await.unwrap();
+        // Pool files written before there were two formats name none: the probe must not
+        // need the field.
+        let mut unnamed = pool.clone();
+        unnamed.format = None;
+        let path = dir.path().join("pool.json");
+        unnamed.write(&path).unwrap();
+        let probes = mix_relay::probe::probe(&ProbeArgs {
+            pool_file: Some(path),
+            mixnode: Vec::new(),
+            count: 3,
+            timeout_ms: 3_000,
+        })
+        .await
+        .unwrap();
+        for p in &probes {
+            let want = if p.format == format { 3 } else { 0 };
+            assert_eq!(p.answered, want, "{format} testnet, {} probe", p.format);
+        }
+        let verdict = mix_relay::probe::verdict(&probes);
+        assert!(
+            verdict.starts_with(&format!("these nodes speak {format}")),
+            "{verdict}"
+        );
         for relay in relays {
             relay.shutdown().await;
         }
