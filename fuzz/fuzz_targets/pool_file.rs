@@ -45,6 +45,9 @@ fn structured(mode: u8, rest: &[u8]) -> PoolFile {
         })
         .collect();
     PoolFile {
+        // With bit 5, a format name from the input (reading checks it).
+        format: (mode & 32 != 0).then(|| String::from_utf8_lossy(rest).into_owned()),
+        mean_delay_ms: (mode & 64 != 0).then_some(u16::from(mode)),
         cluster_id: u16::from(mode),
         shards: vec![0, 1],
         nodes,
@@ -81,5 +84,12 @@ fuzz_target!(|data: &[u8]| {
     }
     for node in &pool.nodes {
         let _ = node.to_mixnode();
+    }
+    // A named format is one of the two, or an error; never a panic.
+    if let Ok(Some(format)) = pool.wire_format() {
+        assert_eq!(
+            pool.format.as_deref().map(str::to_ascii_lowercase),
+            Some(format.to_string())
+        );
     }
 });

@@ -387,6 +387,11 @@ pub struct SendArgs {
     /// [default: the format's].
     #[arg(long)]
     pub sender_hold_ms: Option<u16>,
+    /// The per-hop delay to encode, as the network's nodes sample it (see `run
+    /// --mean-delay-ms`; a sender that encodes other delays than the network's own senders
+    /// stands out to every hop) [default: the pool file's, else 0, Nim's 0–2 ms].
+    #[arg(long)]
+    pub mean_delay_ms: Option<u16>,
     /// With --bootstrap: wait until the pool holds this many nodes (at most 30 s).
     #[arg(long, default_value_t = 4)]
     pub min_pool: usize,
@@ -638,6 +643,7 @@ pub async fn start_testnet(
     }
     let pool = PoolFile {
         format: Some(args.mix_format.to_string()),
+        mean_delay_ms: Some(args.mean_delay_ms),
         cluster_id: args.cluster_id,
         shards: vec![args.shard],
         nodes: relays.iter().map(PoolNode::from_relay).collect(),
@@ -751,6 +757,8 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
     let mut settings = Settings::local();
     settings.format = args.mix_format.or(pool_format).unwrap_or_default();
     settings.sender_hold = sender_hold(settings.format, args.sender_hold_ms);
+    let pool_delay = pool.as_ref().and_then(|p| p.mean_delay_ms);
+    settings.delay = delay_strategy(args.mean_delay_ms.or(pool_delay).unwrap_or(0));
     settings.shards = Vec::new();
     // A sender only looks up; it neither serves nor advertises itself.
     settings.discovery = node::DiscoverySettings {

@@ -18,6 +18,10 @@ pub struct PoolFile {
     /// there were two, which are read as the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// The mean per-hop delay in ms the nodes sample (0: Nim's 0–2 ms), so that a sender
+    /// encodes what the network's own senders do; absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_delay_ms: Option<u16>,
     /// The Waku cluster the nodes serve.
     pub cluster_id: u16,
     /// The shards they serve.
