@@ -85,7 +85,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub relay_via: Option<Multiaddr>,
     /// The mix secret key, 64 hex characters (nwaku's --mixkey); overrides the stored one.
-    #[arg(long)]
+    /// Prefer the environment variable or the config file: a flag shows in the process list
+    /// and the shell history.
+    #[arg(long, env = "MIX_RELAY_MIXKEY", hide_env_values = true)]
     pub mixkey: Option<String>,
     /// A static mix pool entry `<multiaddr>:<64-hex X25519 public key>` (repeatable).
     #[arg(long)]
@@ -193,6 +195,9 @@ impl RunArgs {
                     .with_context(|| format!("reading the config file {}", path.display()))?;
                 let file: Self = toml::from_str(&text)
                     .with_context(|| format!("in the config file {}", path.display()))?;
+                if file.mixkey.is_some() {
+                    check_secret_file_mode(path)?;
+                }
                 self.merge(file)
             }
             None => self,
@@ -262,6 +267,28 @@ impl RunArgs {
         }
         Ok(settings)
     }
+}
+
+/// A config file that holds the mix secret key must not be readable by group or others.
+fn check_secret_file_mode(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading the mode of {}", path.display()))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "the config file {} holds the mix key (mixkey) and is accessible by group or others (mode {mode:04o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// `--mix-format`'s parser: `lip183` or `v039`, any case.

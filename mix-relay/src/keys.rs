@@ -59,6 +59,16 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The data directory is writable by group or others.
+    #[error(
+        "data directory {path} is writable by group or others (mode {mode:04o}); run `chmod 700 {path}`"
+    )]
+    InsecureDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// `identity.key` is not a valid libp2p protobuf keypair.
     #[error("{path} is not a libp2p protobuf-encoded keypair: {source}")]
     IdentityDecode {
@@ -439,6 +449,24 @@ fn decode_mix_file(path: &Path, bytes: &[u8]) -> Result<NodeSecretKey, KeyError>
 /// Creates `dir` (mode 0700) if it does not exist.
 fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
     if dir.is_dir() {
+        // Others who can write here could swap the key files or plant a symlink where the
+        // replay store writes its temporary file: refuse such a directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let metadata = fs::metadata(dir).map_err(|source| KeyError::Io {
+                action: "reading the key directory's mode",
+                path: dir.to_owned(),
+                source,
+            })?;
+            let mode = metadata.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(KeyError::InsecureDirectory {
+                    path: dir.to_owned(),
+                    mode,
+                });
+            }
+        }
         return Ok(());
     }
     let mut builder = fs::DirBuilder::new();
@@ -677,6 +705,24 @@ mod tests {
             Err(KeyError::InvalidHexKey { .. })
         ));
         assert!(!fresh.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_data_directory_writable_by_others_is_refused_with_the_chmod_to_run() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = load_or_create(tmp.path(), None).unwrap_err();
+        assert!(matches!(
+            err,
+            KeyError::InsecureDirectory { mode: 0o777, .. }
+        ));
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        assert!(!tmp.path().join(IDENTITY_FILE).exists(), "nothing written");
+        // Readable by others is fine (the key files themselves are 0600).
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        load_or_create(tmp.path(), None).unwrap();
     }
 
     #[cfg(unix)]

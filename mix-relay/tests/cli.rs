@@ -311,3 +311,46 @@ fn bad_settings_fail_with_a_clear_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A config file that holds the mix key must be private, and the key can come from the
+/// environment instead of the command line (where the process list shows it).
+#[cfg(unix)]
+#[test]
+fn a_world_readable_config_with_the_mix_key_is_refused_and_the_key_may_come_from_the_environment() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.toml");
+    std::fs::write(&config, format!("mixkey = \"{}\"\n", "11".repeat(32))).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args(["enr", "--listen-ip", "127.0.0.1", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+
+    let out = Command::new(BIN)
+        .args(["enr", "--listen-ip", "127.0.0.1", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("MIX_RELAY_MIXKEY", "11".repeat(32))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("enr:"));
+    // The variable is read: a bad key there is refused.
+    let out = Command::new(BIN)
+        .args(["enr", "--listen-ip", "127.0.0.1", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("MIX_RELAY_MIXKEY", "abc")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a bad MIX_RELAY_MIXKEY is refused");
+}
