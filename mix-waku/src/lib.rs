@@ -10,6 +10,8 @@
 //!   decoding rules; [`message_hash`]: the deterministic message hash (14/WAKU2-MESSAGE).
 //! * [`encode_length_prefixed`] / [`decode_length_prefixed`]: the framing nwaku uses on the
 //!   lightpush stream (`writeLp`/`readLp`) and inside mix packets (WAKU.md §4).
+// Wire values never meet arithmetic that can overflow or panic (security review F1).
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod framing;
 mod proto;
