@@ -62,7 +62,7 @@ impl PathSecrets {
         let mut remaining = PATH_LEN;
         let secrets = route.hops.each_ref().map(|hop| {
             let s = chain.shared_secret(hop.public_key.as_bytes());
-            remaining -= 1;
+            remaining = remaining.saturating_sub(1);
             if remaining > 0 {
                 chain.push(&crypto::sha256_2(&alpha, &s));
                 alpha = chain.alpha();
@@ -83,6 +83,10 @@ impl PathSecrets {
 
 /// Φ (MIX.md §5.2): the keystream bytes that hops `0..L−1` will XOR into the zero padding
 /// they append, so that the last hop's β still authenticates.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "header offsets of compile-time constants, i < PATH_LEN <= R"
+)]
 fn filler(keys: &[HopKeys; PATH_LEN]) -> [u8; FILLER_LEN] {
     const _: () = assert!(K == 16, "offsets below are in 16-byte AES blocks");
     let mut phi = [0u8; FILLER_LEN];

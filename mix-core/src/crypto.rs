@@ -340,6 +340,10 @@ impl ScalarChain {
     }
 
     /// `X25519` of `y` by every scalar of the chain, in order.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "group and scalar-field arithmetic (mod p, mod l): it cannot overflow"
+    )]
     pub(crate) fn shared_secret(&self, y: &[u8; 32]) -> [u8; 32] {
         match MontgomeryPoint(*y).to_edwards(0) {
             Some(point) => {
@@ -359,12 +363,16 @@ impl ScalarChain {
     }
 
     /// Appends the blinding factor `b = SHA-256(α ‖ s)`.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "scalar-field multiplication (mod l): it cannot overflow"
+    )]
     pub(crate) fn push(&mut self, b: &[u8; 32]) {
         let clamped = clamp_integer(*b);
         self.product *= Scalar::from_bytes_mod_order(clamped);
         if let Some(slot) = self.clamped.get_mut(self.len) {
             *slot = clamped;
-            self.len += 1;
+            self.len = self.len.saturating_add(1);
         }
     }
 }

@@ -85,8 +85,8 @@ impl Format {
     pub(crate) fn codec_field_len(self, codec: &str) -> Result<usize, BuildError> {
         match codec.len() {
             n if n > self.max_codec_len() => Err(BuildError::CodecTooLong),
-            n if n <= MAX_CODEC_LEN => Ok(1 + n),
-            n => Ok(2 + n),
+            n if n <= MAX_CODEC_LEN => Ok(n.saturating_add(1)),
+            n => Ok(n.saturating_add(2)),
         }
     }
 
@@ -103,14 +103,18 @@ impl Format {
             return Err(BuildError::TooManySurbs);
         }
         self.data_len()
-            .checked_sub(self.codec_field_len(codec)? + SURB_COUNT_LEN + SURB_LEN * surbs)
+            .checked_sub(
+                self.codec_field_len(codec)?
+                    .saturating_add(SURB_COUNT_LEN)
+                    .saturating_add(SURB_LEN.saturating_mul(surbs)),
+            )
             .ok_or(BuildError::TooManySurbs)
     }
 
     /// The largest response an exit can send back through one SURB: `DataSize − 1` (the
     /// empty codec's length byte): 3965 in LIP-183, 3961 in v0.39.
     pub const fn max_reply_len(self) -> usize {
-        self.data_len() - 1
+        self.data_len().saturating_sub(1)
     }
 
     /// The byte that records the format in [`crate::SurbKeys::to_bytes`].

@@ -101,7 +101,8 @@
         clippy::panic,
         clippy::indexing_slicing,
         clippy::print_stdout,
-        clippy::print_stderr
+        clippy::print_stderr,
+        clippy::arithmetic_side_effects
     )
 )]
 #![warn(

@@ -73,14 +73,18 @@ impl Outgoing<'_> {
                 if body.len() > max_len {
                     return Err(BuildError::MessageTooLong { max_len });
                 }
-                Ok(format.data_len() - max_len + body.len())
+                // body.len() <= max_len <= data_len: neither step can wrap.
+                Ok(format
+                    .data_len()
+                    .saturating_sub(max_len)
+                    .saturating_add(body.len()))
             }
             Self::Reply { body } => {
                 let max_len = format.max_reply_len();
                 if body.len() > max_len {
                     return Err(BuildError::MessageTooLong { max_len });
                 }
-                Ok(1 + body.len())
+                Ok(body.len().saturating_add(1))
             }
         }
     }
@@ -180,12 +184,12 @@ pub(crate) fn write_chunk(
     seq_no: [u8; SEQ_NO_LEN],
 ) -> Result<(), BuildError> {
     let len = message.encoded_len(format)?;
-    let padding = format.data_len() - len;
     let internal = BuildError::BufferTooSmall {
         required: MESSAGE_LEN,
     };
+    let padding = format.data_len().checked_sub(len).ok_or(internal)?;
     let padding_field = u16::try_from(padding).map_err(|_| internal)?.to_be_bytes();
-    let (head, trailer) = chunk.split_at_mut(MESSAGE_LEN - format.trailer_len());
+    let (head, trailer) = chunk.split_at_mut(MESSAGE_LEN.saturating_sub(format.trailer_len()));
     if let Some(bytes) = seq_no.get(..trailer.len()) {
         trailer.copy_from_slice(bytes);
     }

@@ -344,7 +344,10 @@ impl fmt::Debug for VerifiedHop {
 
 /// `len` bytes of `b` from `start`.
 fn slice(b: &[u8], start: usize, len: usize) -> Result<&[u8], PeelError> {
-    b.get(start..start + len).ok_or(PeelError::Length)
+    start
+        .checked_add(len)
+        .and_then(|end| b.get(start..end))
+        .ok_or(PeelError::Length)
 }
 
 enum Role {
@@ -358,7 +361,9 @@ enum Role {
 /// block; then a zero delay+id means exit, a zero address+delay means reply.
 fn classify(b: &[u8; DECRYPTED_BETA_LEN]) -> Role {
     let is_zero = |start: usize, len: usize| {
-        b.get(start..start + len)
+        start
+            .checked_add(len)
+            .and_then(|end| b.get(start..end))
             .is_some_and(|s| s.iter().all(|x| *x == 0))
     };
     if !is_zero(ROUTING_BLOCK_LEN, EXIT_ZERO_RUN_LEN) {

@@ -168,7 +168,7 @@ mod memory {
             let buckets = u64::from(config.buckets.max(1));
             Self {
                 config,
-                width_ms: (config.ttl_ms / buckets).max(1),
+                width_ms: config.ttl_ms.checked_div(buckets).unwrap_or(0).max(1),
                 buckets: VecDeque::new(),
                 len: 0,
                 now_ms: 0,
@@ -193,7 +193,7 @@ mod memory {
                     break;
                 }
                 if let Some(old) = self.buckets.pop_front() {
-                    self.len -= old.tags.len();
+                    self.len = self.len.saturating_sub(old.tags.len());
                 }
             }
         }
@@ -216,7 +216,7 @@ mod memory {
             if self.len >= self.config.capacity {
                 return Err(ReplayError::Full);
             }
-            let epoch = now_ms / self.width_ms;
+            let epoch = now_ms.checked_div(self.width_ms).unwrap_or(now_ms);
             if self.buckets.back().is_none_or(|b| b.epoch != epoch) {
                 self.buckets.push_back(Bucket {
                     epoch,
@@ -225,7 +225,7 @@ mod memory {
             }
             if let Some(bucket) = self.buckets.back_mut() {
                 bucket.tags.insert(fingerprint);
-                self.len += 1;
+                self.len = self.len.saturating_add(1);
             }
             Ok(())
         }

@@ -71,7 +71,7 @@ impl<'a> Writer<'a> {
         let (head, tail) = rest.split_at_mut_checked(bytes.len())?;
         head.copy_from_slice(bytes);
         self.rest = tail;
-        self.written += bytes.len();
+        self.written = self.written.saturating_add(bytes.len());
         Some(())
     }
 
