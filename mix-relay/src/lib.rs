@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bloom;
 pub mod cli;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod pool;

@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
 
 use crate::keys::{self, MixNodeEntry, NodeKeys};
+use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
@@ -111,6 +112,8 @@ pub struct Settings {
     pub tamper_replies: bool,
     /// Discovery through Waku rendezvous.
     pub discovery: DiscoverySettings,
+    /// Abuse limits on what packets make this relay do (dials, delays, forward-mode exits).
+    pub limits: Limits,
 }
 
 /// How a node finds mix nodes and makes itself found (Waku rendezvous, WAKU.md §5.3). The
@@ -210,6 +213,11 @@ impl Settings {
             max_incoming_connections: 4096,
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
+            // A loopback node dials loopback peers: local testnets, tests and demos.
+            limits: Limits {
+                allow_private_addresses: true,
+                ..Limits::default()
+            },
         }
     }
 }
@@ -629,6 +637,16 @@ async fn build_swarm(
     let idle = settings.idle_timeout;
     let max_per_peer = settings.max_connections_per_peer.max(1);
     let max_incoming = settings.max_incoming_connections.max(1);
+    // A backstop under the node's own count of packet-caused dials: room for those plus the
+    // node's own (mesh peers, its sends, forward-mode destinations).
+    let max_pending_outgoing = u32::try_from(
+        settings
+            .limits
+            .max_pending_dials
+            .saturating_add(settings.limits.max_forward_in_flight)
+            .saturating_add(256),
+    )
+    .unwrap_or(u32::MAX);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -655,7 +673,8 @@ async fn build_swarm(
                     ConnectionLimits::default()
                         .with_max_established_per_peer(Some(max_per_peer))
                         .with_max_established_incoming(Some(max_incoming))
-                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                        .with_max_pending_outgoing(Some(max_pending_outgoing)),
                 ),
                 mix: mix_libp2p::Behaviour::new(mix_config),
                 gossipsub: waku::gossipsub_behaviour()?,
@@ -937,6 +956,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
+        forward_in_flight: Arc::new(AtomicUsize::new(0)),
+        limits: settings.limits.clone(),
+        dials: Dials::default(),
+        delay_shares: DelayShares::default(),
+        lag: LagWindow::default(),
+        replay_alarm: false,
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -965,15 +990,42 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     })
 }
 
-/// Packets waiting out their mixing delay, at most; more are dropped (`queue_full`).
-const MAX_DELAYED: usize = 100_000;
-/// Forward-mode exchanges and direct lightpush streams in flight, at most each.
-const MAX_IN_FLIGHT: usize = 256;
+/// A pending packet-caused dial not reported settled after this long is forgotten (the
+/// swarm's dial timeout is 10 s).
+const STALE_DIAL: Duration = Duration::from_secs(30);
 
-/// A forward-mode exit's result: the response to send back through `surbs`.
+/// The replay store's fill, percent, above which the relay warns (the metric
+/// `mix_replay_store_occupancy_percent` is the alarm to watch).
+const REPLAY_ALARM_PERCENT: u64 = 80;
+
+/// A forward-mode exit's result: the response to send back through `surbs`, and the
+/// destination if it could not be reached.
 struct ExitResult {
     surbs: Vec<Surb>,
     response: Vec<u8>,
+    unreachable: Option<Multiaddr>,
+}
+
+/// The event loop's longest lag behind its tick, over the current and the previous second.
+#[derive(Default)]
+struct LagWindow {
+    current: Duration,
+    previous: Duration,
+    started: Option<tokio::time::Instant>,
+}
+
+impl LagWindow {
+    /// A tick due at `due` ran at `now`; returns the lag to report.
+    fn record(&mut self, due: tokio::time::Instant, now: tokio::time::Instant) -> Duration {
+        let started = *self.started.get_or_insert(now);
+        if now.saturating_duration_since(started) >= Duration::from_secs(1) {
+            self.previous = self.current;
+            self.current = Duration::ZERO;
+            self.started = Some(now);
+        }
+        self.current = self.current.max(now.saturating_duration_since(due));
+        self.current.max(self.previous)
+    }
 }
 
 struct Node {
@@ -986,7 +1038,8 @@ struct Node {
     client: Client,
     lightpush: LightPushService,
     metrics: Arc<Metrics>,
-    delays: DelayQueue<(mix_core::Address, Box<[u8; PACKET_LEN]>)>,
+    /// Delayed packets with their previous hop (none for our own).
+    delays: DelayQueue<(Option<PeerId>, mix_core::Address, Box<[u8; PACKET_LEN]>)>,
     /// Packets addressed to this node itself, processed next.
     local: VecDeque<Box<[u8; PACKET_LEN]>>,
     waiting: HashMap<mix_libp2p::RequestId, oneshot::Sender<Result<Vec<u8>, ClientError>>>,
@@ -999,7 +1052,16 @@ struct Node {
     tamper_replies: bool,
     discovery: Discovery,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
+    /// Direct lightpush streams being served.
     in_flight: Arc<AtomicUsize>,
+    /// Forward-mode exchanges in progress (a budget apart from `in_flight`).
+    forward_in_flight: Arc<AtomicUsize>,
+    limits: Limits,
+    dials: Dials,
+    delay_shares: DelayShares,
+    lag: LagWindow,
+    /// Whether the replay store is above [`REPLAY_ALARM_PERCENT`].
+    replay_alarm: bool,
     rng: StdRng,
 }
 
@@ -1129,23 +1191,29 @@ impl Node {
         let (lp_tx, mut lp_rx) = mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(256);
         loop {
             while let Some(packet) = self.local.pop_front() {
-                self.on_packet(packet);
+                self.on_packet(packet, None);
             }
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(expired) = self.delays.next(), if !self.delays.is_empty() => {
-                    let (next_hop, packet) = expired.into_inner();
+                    let (from, next_hop, packet) = expired.into_inner();
+                    if let Some(hop) = from {
+                        self.delay_shares.give_back(&hop);
+                    }
                     self.send_packet(next_hop, packet);
                     self.metrics.set_delay_queue_depth(self.delays.len());
                 }
                 Some(command) = commands.recv() => self.on_command(command),
                 Some(result) = exits.recv() => {
+                    if let Some(addr) = &result.unreachable {
+                        self.dials.endpoint_failed(addr, Instant::now());
+                    }
                     for surb in result.surbs {
                         self.reply_through(&surb, &result.response);
                     }
                 }
                 Some((_peer, stream)) = lightpush_streams.next() => {
-                    if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                    if self.in_flight.load(Ordering::Relaxed) >= self.limits.max_lightpush_in_flight {
                         // Dropping the stream resets it: the client sees the service busy.
                         drop(stream);
                     } else {
@@ -1161,7 +1229,11 @@ impl Node {
                     let response = self.handle_lightpush(&request);
                     let _ = reply.send(waku::encode_length_prefixed(&response));
                 }
-                _ = tick.tick() => self.expire_requests(),
+                due = tick.tick() => {
+                    let lag = self.lag.record(due, tokio::time::Instant::now());
+                    self.metrics.set_loop_lag(lag);
+                    self.expire_requests();
+                }
                 _ = flush.tick() => self.flush_replay(),
                 _ = discovery_tick.tick() => self.on_discovery_tick(),
                 _ = &mut shutdown => break,
@@ -1176,7 +1248,29 @@ impl Node {
         if let Err(error) = filter.flush() {
             tracing::error!(%error, "could not persist the replay store");
         }
+        let (occupancy, overflow, cut) = (
+            filter.occupancy_percent(),
+            filter.overflow_len(),
+            filter.take_window_cut(),
+        );
         self.metrics.set_replay_store_size(filter.len());
+        self.metrics.set_replay_occupancy(occupancy, overflow);
+        if cut > 0 {
+            self.metrics.replay_window_shortened(cut);
+            tracing::warn!(
+                slices = cut,
+                "replay overflow filter at its memory budget: the replay window is shortened"
+            );
+        }
+        let alarm = occupancy >= REPLAY_ALARM_PERCENT;
+        if alarm && !self.replay_alarm {
+            tracing::warn!(
+                occupancy,
+                overflow,
+                "replay store above {REPLAY_ALARM_PERCENT} % of its capacity (a flood of packets?)"
+            );
+        }
+        self.replay_alarm = alarm;
     }
 
     fn expire_requests(&mut self) {
@@ -1339,7 +1433,8 @@ impl Node {
             {
                 self.on_webtransport_address(&address, false);
             }
-            SwarmEvent::ConnectionEstablished { .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.dials.settled(&peer_id);
                 self.metrics
                     .set_connected_peers(self.swarm.connected_peers().count());
             }
@@ -1371,6 +1466,8 @@ impl Node {
 
     fn on_discovery_tick(&mut self) {
         let now = Instant::now();
+        self.dials.expire(&self.limits, STALE_DIAL, now);
+        self.metrics.set_pending_dials(self.dials.pending());
         self.client.expire_nodes(now);
         for node in &self.discovery.static_nodes {
             self.client.restore_node(node.clone(), now);
@@ -1579,9 +1676,9 @@ impl Node {
 
     fn on_mix_event(&mut self, event: mix_libp2p::Event) {
         match event {
-            mix_libp2p::Event::Received { frame, .. } => {
+            mix_libp2p::Event::Received { peer, frame } => {
                 self.metrics.packet_received();
-                self.on_packet(frame.packet);
+                self.on_packet(frame.packet, Some(peer));
             }
             mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(match reason {
                 mix_libp2p::DropReason::Length => DropReason::Length,
@@ -1599,6 +1696,10 @@ impl Node {
                 reason,
             } => {
                 tracing::debug!(%peer, frames, %reason, "mix send failed");
+                if reason == mix_libp2p::SendFailure::Dial {
+                    self.dials.failed(peer, Instant::now());
+                    self.metrics.set_pending_dials(self.dials.pending());
+                }
                 if reason == mix_libp2p::SendFailure::Dial
                     && self.client.node_failed(&peer, Instant::now())
                 {
@@ -1616,19 +1717,29 @@ impl Node {
         }
     }
 
-    fn on_packet(&mut self, packet: Box<[u8; PACKET_LEN]>) {
+    /// Processes a packet from the previous hop `from` (`None`: one of our own).
+    fn on_packet(&mut self, packet: Box<[u8; PACKET_LEN]>, from: Option<PeerId>) {
         match self.processor.process(&mut self.rng, unix_now_ms(), packet) {
             Decision::Forward {
                 next_hop,
                 delay,
                 packet,
             } => {
+                let delay = if delay > self.limits.max_delay {
+                    self.metrics.delay_capped();
+                    self.limits.max_delay
+                } else {
+                    delay
+                };
                 if delay.is_zero() {
                     self.send_packet(next_hop, packet);
-                } else if self.delays.len() >= MAX_DELAYED {
+                } else if self.delays.len() >= self.limits.max_delayed
+                    || from
+                        .is_some_and(|hop| !self.delay_shares.take(hop, self.limits.delay_share()))
+                {
                     self.metrics.dropped(DropReason::QueueFull);
                 } else {
-                    self.delays.insert((next_hop, packet), delay);
+                    self.delays.insert((from, next_hop, packet), delay);
                     self.metrics.set_delay_queue_depth(self.delays.len());
                 }
             }
@@ -1660,7 +1771,13 @@ impl Node {
                                 .ok()
                                 .and_then(Result::ok)
                                 .unwrap_or_default();
-                            let _ = exit_tx.send(ExitResult { surbs, response }).await;
+                            let _ = exit_tx
+                                .send(ExitResult {
+                                    surbs,
+                                    response,
+                                    unreachable: None,
+                                })
+                                .await;
                         });
                     }
                 } else if codec == LIGHTPUSH_PROTOCOL {
@@ -1714,12 +1831,21 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         };
-        self.metrics.packet_forwarded();
         if peer == self.peer_id {
+            self.metrics.packet_forwarded();
             self.local.push_back(packet);
             return;
         }
         let addr = mix_libp2p::to_multiaddr(&next_hop);
+        if !self.swarm.behaviour().mix.is_connected(&peer) {
+            if let Err(why) = self.dials.admit(&self.limits, peer, &addr, Instant::now()) {
+                tracing::trace!(?why, "next hop not dialed");
+                self.metrics.dropped(DropReason::DialRefused);
+                return;
+            }
+            self.metrics.set_pending_dials(self.dials.pending());
+        }
+        self.metrics.packet_forwarded();
         self.swarm
             .behaviour_mut()
             .mix
@@ -1782,28 +1908,44 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         };
-        if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            self.metrics.dropped(DropReason::QueueFull);
+        let addr = mix_libp2p::to_multiaddr(&destination);
+        // Nim reads a reply only for lightpush (MIX.md §7.2); an open proxy to any protocol
+        // at any address is not a service this relay offers.
+        if !self.limits.forwards(&codec)
+            || !self.limits.dialable(&addr)
+            || self
+                .dials
+                .recently_failed(&self.limits, &addr, Instant::now())
+            || self.forward_in_flight.load(Ordering::Relaxed) >= self.limits.max_forward_in_flight
+        {
+            self.metrics.dropped(DropReason::ExitRefused);
             return;
         }
-        self.swarm
-            .add_peer_address(peer, mix_libp2p::to_multiaddr(&destination));
+        self.swarm.add_peer_address(peer, addr.clone());
         let control = self.control.clone();
-        let in_flight = InFlight::enter(&self.in_flight);
+        let in_flight = InFlight::enter(&self.forward_in_flight);
         let exit_tx = self.exit_tx.clone();
         let timeout = self.forward_timeout;
         tokio::spawn(async move {
             let want_reply = !surbs.is_empty();
-            let response =
+            let outcome =
                 tokio::time::timeout(timeout, exchange(control, peer, codec, body, want_reply))
                     .await
                     .ok()
-                    .and_then(Result::ok)
-                    // Nim replies with an empty response when the destination cannot be reached.
-                    .unwrap_or_default();
+                    .and_then(Result::ok);
             drop(in_flight);
-            if want_reply {
-                let _ = exit_tx.send(ExitResult { surbs, response }).await;
+            let unreachable = outcome.is_none().then_some(addr);
+            // Nim replies with an empty response when the destination cannot be reached.
+            let response = outcome.unwrap_or_default();
+            if want_reply || unreachable.is_some() {
+                let surbs = if want_reply { surbs } else { Vec::new() };
+                let _ = exit_tx
+                    .send(ExitResult {
+                        surbs,
+                        response,
+                        unreachable,
+                    })
+                    .await;
             }
         });
     }

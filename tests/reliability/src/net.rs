@@ -225,6 +225,8 @@ async fn spawn(relay: &mut Relay, options: &RelayOptions, pids: &Pids) -> anyhow
     let mut command = Command::new(&options.binary);
     command
         .arg("run")
+        // A loopback testnet: its relays dial each other on 127.0.0.1.
+        .arg("--allow-private-addresses")
         .arg("--data-dir")
         .arg(&relay.dir)
         .args(["--listen-ip", "127.0.0.1"])
