@@ -143,6 +143,13 @@ pub struct RunArgs {
     #[arg(long)]
     #[serde(default)]
     pub forward_codec: Vec<String>,
+    /// Incoming connections from one IP address (pending or established) [default: 128].
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Replay tags the exact, persisted store holds; beyond it they go to the overflow Bloom
+    /// filter [default: 4194304].
+    #[arg(long)]
+    pub replay_capacity: Option<usize>,
 }
 
 impl RunArgs {
@@ -186,6 +193,8 @@ impl RunArgs {
             max_delay_ms: self.max_delay_ms.or(file.max_delay_ms),
             max_delayed: self.max_delayed.or(file.max_delayed),
             forward_codec: list(self.forward_codec, file.forward_codec),
+            replay_capacity: self.replay_capacity.or(file.replay_capacity),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
         }
     }
 
@@ -269,6 +278,14 @@ impl RunArgs {
             limits.forward_codecs = args.forward_codec;
         }
         settings.limits = limits;
+        if let Some(n) = args.max_connections_per_ip {
+            anyhow::ensure!(n > 0, "--max-connections-per-ip must be at least 1");
+            settings.max_connections_per_ip = n;
+        }
+        if let Some(n) = args.replay_capacity {
+            anyhow::ensure!(n > 0, "--replay-capacity must be at least 1");
+            settings.replay.capacity = n;
+        }
         if let Some(secs) = args.frame_timeout_secs {
             anyhow::ensure!(secs > 0, "--frame-timeout-secs must be at least 1");
             settings.mix = settings.mix.with_frame_timeout(Duration::from_secs(secs));

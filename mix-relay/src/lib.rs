@@ -2,6 +2,7 @@
 
 pub mod bloom;
 pub mod cli;
+pub mod ip_limits;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -107,6 +107,9 @@ pub struct Settings {
     pub max_connections_per_peer: u32,
     /// Established incoming connections in total; more are refused and counted.
     pub max_incoming_connections: u32,
+    /// Incoming connections (pending or established) from one IP address; more are refused
+    /// before their handshake and counted.
+    pub max_connections_per_ip: usize,
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
     /// payload after building it (a tampering exit). Never set in production.
     pub tamper_replies: bool,
@@ -211,6 +214,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(300),
             max_connections_per_peer: 8,
             max_incoming_connections: 4096,
+            max_connections_per_ip: 128,
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
             // A loopback node dials loopback peers: local testnets, tests and demos.
@@ -226,6 +230,7 @@ impl Settings {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    ip_limits: crate::ip_limits::Behaviour,
     mix: mix_libp2p::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -637,6 +642,7 @@ async fn build_swarm(
     let idle = settings.idle_timeout;
     let max_per_peer = settings.max_connections_per_peer.max(1);
     let max_incoming = settings.max_incoming_connections.max(1);
+    let max_per_ip = settings.max_connections_per_ip;
     // A backstop under the node's own count of packet-caused dials: room for those plus the
     // node's own (mesh peers, its sends, forward-mode destinations).
     let max_pending_outgoing = u32::try_from(
@@ -676,6 +682,7 @@ async fn build_swarm(
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
                         .with_max_pending_outgoing(Some(max_pending_outgoing)),
                 ),
+                ip_limits: crate::ip_limits::Behaviour::new(max_per_ip),
                 mix: mix_libp2p::Behaviour::new(mix_config),
                 gossipsub: waku::gossipsub_behaviour()?,
                 identify: identify::Behaviour::new(
@@ -1456,7 +1463,10 @@ impl Node {
                 ..
             } if cause
                 .downcast_ref::<connection_limits::Exceeded>()
-                .is_some() =>
+                .is_some()
+                || cause
+                    .downcast_ref::<crate::ip_limits::PerIpExceeded>()
+                    .is_some() =>
             {
                 self.metrics.connection_denied();
             }
