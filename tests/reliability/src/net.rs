@@ -26,6 +26,8 @@ pub(crate) struct RelayOptions {
     pub(crate) rate_limit: u32,
     /// `--frame-timeout-secs`.
     pub(crate) frame_timeout_secs: u64,
+    /// Extra flags for relay 0 alone (the hostile cases' target).
+    pub(crate) target_args: Vec<String>,
 }
 
 /// One relay process.
@@ -238,6 +240,9 @@ async fn spawn(relay: &mut Relay, options: &RelayOptions, pids: &Pids) -> anyhow
             "--frame-timeout-secs",
             &options.frame_timeout_secs.to_string(),
         ]);
+    if relay.index == 0 {
+        command.args(&options.target_args);
+    }
     for peer in &relay.peers {
         command.arg("--peer").arg(peer.to_string());
     }
