@@ -618,24 +618,48 @@ fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
     }
 }
 
-/// The circuit-relay v2 server limits. libp2p's defaults (2 min, 128 KiB per circuit) suit
-/// hole punching, not a browser that receives mix replies through us: a circuit lives an hour
-/// and carries up to 64 MiB (about 14,000 packets) before it must be re-established.
 /// Incoming connections still in their handshake, at most.
 const MAX_PENDING_INCOMING: u32 = 256;
 
-fn relay_server_config() -> relay::Config {
-    relay::Config {
+/// The peers a circuit may come from: the mix nodes of the pool (a SURB reply's last hop).
+pub type MixPeers = Arc<std::sync::RwLock<HashSet<PeerId>>>;
+
+/// The circuit-relay v2 server limits (audit F7), sized for browsers that receive their mix
+/// replies through this gateway. libp2p's defaults (16 circuits, 128 reservations, 2 min and
+/// 128 KiB per circuit, a source may open one circuit every 2 minutes) suit hole punching:
+/// here every (return hop, browser) pair holds a circuit, so
+/// * 1,024 reservations (4 per peer, 1 h, libp2p's rate limits per peer and per IP: a burst of
+///   30 and 60, then one every 2 min and every minute), and one IP holds at most
+///   `--max-connections-per-ip` of them;
+/// * 1,024 circuits, 256 from one source, each living up to an hour and 64 MiB (about 14,000
+///   packets);
+/// * circuits only from the mix nodes of the pool (`mix_peers`): the relay is not an open
+///   general-purpose relay. A source may open a burst of 1,024 circuits, then 10 a second.
+fn relay_server_config(mix_peers: MixPeers) -> relay::Config {
+    let default = relay::Config::default();
+    let mix_only = move |peer: PeerId, _: &Multiaddr, _: Instant| {
+        mix_peers.read().is_ok_and(|peers| peers.contains(&peer))
+    };
+    let mut config = relay::Config {
+        max_reservations: 1024,
+        max_circuits: 1024,
+        max_circuits_per_peer: 256,
         max_circuit_duration: Duration::from_secs(3600),
         max_circuit_bytes: 64 << 20,
-        ..relay::Config::default()
+        circuit_src_rate_limiters: vec![Box::new(mix_only)],
+        ..default
+    };
+    if let Some(burst) = std::num::NonZeroU32::new(1024) {
+        config = config.circuit_src_per_peer(burst, Duration::from_millis(100));
     }
+    config
 }
 
 async fn build_swarm(
     identity: libp2p::identity::Keypair,
     settings: &Settings,
     webtransport: mix_webtransport::Config,
+    mix_peers: MixPeers,
 ) -> anyhow::Result<Swarm<Behaviour>> {
     let mix_config = settings.mix.clone();
     let discovery = settings.discovery.clone();
@@ -690,7 +714,7 @@ async fn build_swarm(
                         .with_agent_version(format!("mix-relay/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 ping: ping::Behaviour::default(),
-                relay: relay::Behaviour::new(peer, relay_server_config()),
+                relay: relay::Behaviour::new(peer, relay_server_config(mix_peers)),
                 relay_client,
                 stream: libp2p_stream::Behaviour::new(),
                 rendezvous: mix_discovery::Behaviour::new(mix_discovery::Config {
@@ -743,7 +767,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             .check()
             .context("the WebTransport certificate schedule")?;
     }
-    let mut swarm = build_swarm(keys.identity.clone(), &settings, webtransport).await?;
+    let mix_peers = MixPeers::default();
+    let mut swarm = build_swarm(
+        keys.identity.clone(),
+        &settings,
+        webtransport,
+        mix_peers.clone(),
+    )
+    .await?;
     let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
     swarm
         .listen_on(ip.clone().with(Protocol::Tcp(settings.tcp_port)))
@@ -969,6 +1000,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         delay_shares: DelayShares::default(),
         lag: LagWindow::default(),
         replay_alarm: false,
+        mix_peers,
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -1069,6 +1101,8 @@ struct Node {
     lag: LagWindow,
     /// Whether the replay store is above [`REPLAY_ALARM_PERCENT`].
     replay_alarm: bool,
+    /// The pool's peers, for the circuit relay's source policy.
+    mix_peers: MixPeers,
     rng: StdRng,
 }
 
@@ -1483,6 +1517,10 @@ impl Node {
             self.client.restore_node(node.clone(), now);
         }
         self.note_pool_changes();
+        if let Ok(mut peers) = self.mix_peers.write() {
+            peers.clear();
+            peers.extend(self.client.nodes().map(|n| n.peer_id));
+        }
         if let Some(registry) = self.swarm.behaviour().rendezvous.registry() {
             self.metrics.set_rendezvous_registrations(registry.len());
         }
