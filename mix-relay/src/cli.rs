@@ -143,6 +143,10 @@ pub struct RunArgs {
     #[arg(long)]
     #[serde(default)]
     pub forward_codec: Vec<String>,
+    /// Lightpush publishes per second from this relay, all senders together (burst twice
+    /// that); beyond it requests are answered 429; 0 for no limit [default: 100].
+    #[arg(long)]
+    pub max_publish_rate: Option<u32>,
     /// Incoming connections from one IP address (pending or established) [default: 128].
     #[arg(long)]
     pub max_connections_per_ip: Option<usize>,
@@ -195,6 +199,7 @@ impl RunArgs {
             forward_codec: list(self.forward_codec, file.forward_codec),
             replay_capacity: self.replay_capacity.or(file.replay_capacity),
             max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+            max_publish_rate: self.max_publish_rate.or(file.max_publish_rate),
         }
     }
 
@@ -273,6 +278,9 @@ impl RunArgs {
         if let Some(n) = args.max_delayed {
             anyhow::ensure!(n > 0, "--max-delayed must be at least 1");
             limits.max_delayed = n;
+        }
+        if let Some(rate) = args.max_publish_rate {
+            limits.max_publish_rate = rate;
         }
         if !args.forward_codec.is_empty() {
             limits.forward_codecs = args.forward_codec;

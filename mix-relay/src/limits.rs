@@ -39,12 +39,16 @@ pub struct Limits {
     pub max_forward_in_flight: usize,
     /// Direct `/vac/waku/lightpush/3.0.0` streams served at once, at most.
     pub max_lightpush_in_flight: usize,
+    /// Lightpush publishes per second, all senders together (burst twice that); beyond it
+    /// requests are answered 429. 0: no limit.
+    pub max_publish_rate: u32,
 }
 
 impl Default for Limits {
     /// Non-global addresses refused, 256 pending dials, 60 s of failure memory, delays cut to
     /// 2 s, 32,768 delayed packets (about 150 MB) with an eighth per previous hop, forward mode
-    /// for lightpush only with 128 exchanges in flight, 256 direct lightpush streams.
+    /// for lightpush only with 128 exchanges in flight, 256 direct lightpush streams, 100
+    /// publishes a second (burst 200).
     fn default() -> Self {
         Self {
             allow_private_addresses: false,
@@ -56,6 +60,7 @@ impl Default for Limits {
             forward_codecs: vec![LIGHTPUSH_PROTOCOL.to_owned()],
             max_forward_in_flight: 128,
             max_lightpush_in_flight: 256,
+            max_publish_rate: 100,
         }
     }
 }

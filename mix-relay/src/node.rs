@@ -1001,6 +1001,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         lag: LagWindow::default(),
         replay_alarm: false,
         mix_peers,
+        publish_budget: mix_libp2p::RateLimiter::new(
+            settings.limits.max_publish_rate,
+            settings.limits.max_publish_rate.saturating_mul(2),
+        ),
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -1103,6 +1107,8 @@ struct Node {
     replay_alarm: bool,
     /// The pool's peers, for the circuit relay's source policy.
     mix_peers: MixPeers,
+    /// Lightpush publishes, all peers together (keyed by our own peer id).
+    publish_budget: mix_libp2p::RateLimiter,
     rng: StdRng,
 }
 
@@ -1927,6 +1933,21 @@ impl Node {
     }
 
     fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {
+        // One budget for every publish from this relay's identity, direct or through the
+        // mixnet (audit F13); beyond it, nwaku's 429.
+        if !self
+            .publish_budget
+            .try_acquire(self.peer_id, Instant::now())
+        {
+            self.metrics
+                .lightpush_result(waku::StatusCode::TooManyRequests.code());
+            return LightPushResponse {
+                request_id: "N/A".to_owned(),
+                status_code: waku::StatusCode::TooManyRequests.code(),
+                status_desc: Some("publish rate limit".to_owned()),
+                relay_peer_count: None,
+            };
+        }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let response = self.lightpush.handle(request, |topic, message| {
             let hash = TopicHash::from_raw(topic);

@@ -23,7 +23,7 @@ use crate::packets;
 
 /// Flags of the target (relay 0) that make the cases short: a small exact replay store, a
 /// small delay queue (250 per previous hop) and few pending dials.
-pub(crate) const TARGET_ARGS: [&str; 8] = [
+pub(crate) const TARGET_ARGS: [&str; 10] = [
     "--replay-capacity",
     "1000",
     "--max-delayed",
@@ -32,6 +32,8 @@ pub(crate) const TARGET_ARGS: [&str; 8] = [
     "64",
     "--max-connections-per-ip",
     "24",
+    "--max-publish-rate",
+    "50",
 ];
 const PER_IP: f64 = 24.0;
 const REPLAY_CAPACITY: f64 = 1000.0;
@@ -577,6 +579,69 @@ pub(crate) async fn run(
             during.0, during.1, case.observed
         );
         case.pass &= held as f64 <= PER_IP && denied >= (k - held) as f64 && denied > 0.0;
+        cases.push(case);
+    }
+    // F13. Lightpush requests exiting at the target, as fast as two honest relays carry them:
+    // beyond its publish budget (50/s, burst 100 on the target) each is answered 429 and not
+    // published.
+    {
+        let started = Instant::now();
+        let before = net.relays[t].metrics().await?;
+        let n = 300usize;
+        let load = honest_load(honest, pool, plan, 3, "honest during a publish flood");
+        let first = (net.relays[a].peer_id, net.relays[a].addr.clone());
+        let attack = async {
+            let mut frames = Vec::with_capacity(n);
+            for i in 0..n {
+                frames.push(packets::forward([na, nb, nt], &format!("spam {i}"))?);
+            }
+            send_raw(attacker, first.0, &first.1, frames).await
+        };
+        let (sent, (stall, _)) = tokio::join!(attack, watch(net, t, 3.0));
+        sent?;
+        let honest_during = Summary::of(&load.await.unwrap_or_default());
+        let after = net.relays[t].metrics().await?;
+        let limited = delta(
+            &before,
+            &after,
+            "waku_lightpush_requests_total{status=\"429\"}",
+        );
+        let published = delta(
+            &before,
+            &after,
+            "waku_lightpush_requests_total{status=\"200\"}",
+        );
+        // What the budget allows over the case so far: the burst and 50 a second.
+        let allowed = 100.0 + 50.0 * started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let later = served_after(honest, target, 2).await;
+        let mut case = finish(
+            net,
+            t,
+            "publish flood through the exit (F13)",
+            format!("{n} valid lightpush packets exiting at the target, sent in one burst"),
+            "at most the publish budget (burst 100, then 50/s) published, the rest answered 429; honest requests served once the burst is over".into(),
+            &before,
+            &after,
+            &[],
+            later,
+            started,
+        )
+        .await;
+        case.stall_ms = stall;
+        case.observed = format!(
+            "{limited:.0} × 429, {published:.0} × 200 (budget {allowed:.0} over the case); honest {}/{} during (the budget is the exit's, shared by every sender), {}/{} after; {}",
+            honest_during.delivered, honest_during.sent, later.0, later.1, case.observed
+        );
+        case.served = (
+            honest_during.delivered + later.0,
+            honest_during.sent + later.1,
+        );
+        case.pass = case.pass
+            && limited > 0.0
+            && published <= allowed
+            && limited + published >= n as f64
+            && later.0 == later.1;
         cases.push(case);
     }
     Ok(cases)
