@@ -1982,12 +1982,21 @@ impl Node {
         // at any address is not a service this relay offers.
         if !self.limits.forwards(&codec)
             || !self.limits.dialable(&addr)
-            || self
-                .dials
-                .recently_failed(&self.limits, &addr, Instant::now())
             || self.forward_in_flight.load(Ordering::Relaxed) >= self.limits.max_forward_in_flight
         {
             self.metrics.dropped(DropReason::ExitRefused);
+            return;
+        }
+        if self
+            .dials
+            .recently_failed(&self.limits, &addr, Instant::now())
+        {
+            // Unreachable a moment ago: answer as for an unreachable destination (empty, as
+            // Nim), without dialing again.
+            self.metrics.dropped(DropReason::ExitRefused);
+            for surb in &surbs {
+                self.reply_through(surb, &[]);
+            }
             return;
         }
         self.swarm.add_peer_address(peer, addr.clone());
@@ -2076,20 +2085,61 @@ async fn serve_exchange(what: &str, exchange: impl Future<Output = anyhow::Resul
     }
 }
 
-/// Answers every Waku metadata request with this node's cluster and shards (at most 64 at once;
-/// the task ends when the relay stops).
-async fn serve_metadata(streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
-    streams
-        .for_each_concurrent(64, |(_peer, mut stream)| {
-            let response = response.clone();
-            serve_exchange("metadata", async move {
-                read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN).await?;
+/// Metadata exchanges served at once, at most; more streams are dropped (reset).
+const METADATA_SLOTS: usize = 256;
+/// Metadata exchanges one peer may have in progress; more of its streams are dropped.
+const METADATA_PER_PEER: usize = 4;
+/// A metadata request (at most 1 KiB) must arrive within this long.
+const METADATA_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers every Waku metadata request with this node's cluster and shards (audit F15: at
+/// most [`METADATA_SLOTS`] at once and [`METADATA_PER_PEER`] per peer, each request read within
+/// [`METADATA_READ_TIMEOUT`], so one slow peer cannot hold every slot; the task ends when the
+/// relay stops).
+async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(METADATA_SLOTS));
+    let per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    while let Some((peer, mut stream)) = streams.next().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let admitted = per_peer.lock().is_ok_and(|mut held| {
+            let n = held.entry(peer).or_insert(0);
+            if *n >= METADATA_PER_PEER {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        if !admitted {
+            continue;
+        }
+        let response = response.clone();
+        let per_peer = per_peer.clone();
+        tokio::spawn(async move {
+            serve_exchange("metadata", async {
+                tokio::time::timeout(
+                    METADATA_READ_TIMEOUT,
+                    read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN),
+                )
+                .await??;
                 stream.write_all(&response).await?;
                 stream.close().await?;
                 Ok(())
             })
-        })
-        .await;
+            .await;
+            if let Ok(mut held) = per_peer.lock()
+                && let Some(n) = held.get_mut(&peer)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    held.remove(&peer);
+                }
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// One direct (non-mix) lightpush request on a stream: read it, answer, close.

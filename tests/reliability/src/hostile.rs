@@ -463,8 +463,8 @@ pub(crate) async fn run(
         cases.push(case);
     }
 
-    // 12–16. The audit's cheap denial-of-service attacks (F2, F3, F5, F6, F12).
-    eprintln!("[hostile] five denial-of-service attacks (F2, F3, F5, F6, F12)");
+    // 12–18. The audit's cheap denial-of-service attacks (F2, F3, F5, F6, F12, F13, F15).
+    eprintln!("[hostile] seven denial-of-service attacks (F2, F3, F5, F6, F12, F13, F15)");
     cases.extend(crate::dos::run(net, pool, plan, &honest, &attacker).await?);
 
     if let Ok(h) = Arc::try_unwrap(honest) {

@@ -217,7 +217,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             };
             // Let the last replies of the fault run drain first.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            eprintln!("[hostile] sixteen kinds of hostile input against relay 0");
+            eprintln!("[hostile] eighteen kinds of hostile input against relay 0");
             let (cases, rss_before) = hostile::run(&mut net, &pool, &plan).await?;
             report.hostile = cases;
             report.hostile_rss_before = rss_before;
