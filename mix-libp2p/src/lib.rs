@@ -370,7 +370,7 @@ impl NetworkBehaviour for Behaviour {
                     list.retain(|c| *c != e.connection_id);
                     if list.is_empty() {
                         self.connections.remove(&e.peer_id);
-                        self.limiter.forget(&e.peer_id);
+                        self.limiter.forget(&e.peer_id, Instant::now());
                     }
                 }
             }

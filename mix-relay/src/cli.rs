@@ -123,7 +123,7 @@ pub struct RunArgs {
     /// 0 with v039].
     #[arg(long)]
     pub sender_hold_ms: Option<u16>,
-    /// Packets per second accepted from one peer [default: 5000].
+    /// Packets per second accepted from one peer, burst twice that [default: 1000].
     #[arg(long)]
     pub rate_limit: Option<u32>,
     /// Seconds a /mix/1.0.0 frame may take to arrive once its first byte has; slower streams
@@ -141,6 +141,37 @@ pub struct RunArgs {
     /// Established connections one peer may hold [default: 8].
     #[arg(long)]
     pub max_connections_per_peer: Option<u32>,
+    /// Let packets make this relay dial loopback, private and other non-global IPv4 addresses
+    /// (next hops, SURB first hops, forward-mode destinations): for local testnets only.
+    #[arg(long)]
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// Packet-caused outbound dials in progress at once [default: 256].
+    #[arg(long)]
+    pub max_pending_dials: Option<usize>,
+    /// The longest per-hop mixing delay honoured, ms; longer encoded delays are cut to it
+    /// [default: 2000].
+    #[arg(long)]
+    pub max_delay_ms: Option<u64>,
+    /// Packets waiting out their delay, at most; one previous hop holds at most an eighth
+    /// [default: 32768].
+    #[arg(long)]
+    pub max_delayed: Option<usize>,
+    /// A codec a forward-mode exit serves (repeatable) [default: /vac/waku/lightpush/3.0.0].
+    #[arg(long)]
+    #[serde(default)]
+    pub forward_codec: Vec<String>,
+    /// Lightpush publishes per second from this relay, all senders together (burst twice
+    /// that); beyond it requests are answered 429; 0 for no limit [default: 100].
+    #[arg(long)]
+    pub max_publish_rate: Option<u32>,
+    /// Incoming connections from one IP address (pending or established) [default: 128].
+    #[arg(long)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Replay tags the exact, persisted store holds; beyond it they go to the overflow Bloom
+    /// filter [default: 4194304].
+    #[arg(long)]
+    pub replay_capacity: Option<usize>,
 }
 
 impl RunArgs {
@@ -181,6 +212,14 @@ impl RunArgs {
             max_connections_per_peer: self
                 .max_connections_per_peer
                 .or(file.max_connections_per_peer),
+            allow_private_addresses: self.allow_private_addresses || file.allow_private_addresses,
+            max_pending_dials: self.max_pending_dials.or(file.max_pending_dials),
+            max_delay_ms: self.max_delay_ms.or(file.max_delay_ms),
+            max_delayed: self.max_delayed.or(file.max_delayed),
+            forward_codec: list(self.forward_codec, file.forward_codec),
+            replay_capacity: self.replay_capacity.or(file.replay_capacity),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+            max_publish_rate: self.max_publish_rate.or(file.max_publish_rate),
         }
     }
 
@@ -244,8 +283,41 @@ impl RunArgs {
         settings.delay = delay_strategy(args.mean_delay_ms.unwrap_or(0));
         settings.format = args.mix_format.unwrap_or_default();
         settings.sender_hold = sender_hold(settings.format, args.sender_hold_ms);
-        if let Some(rate) = args.rate_limit {
-            settings.mix = settings.mix.with_rate_limit(rate, rate.max(1));
+        // 1000/s is about 4.6 MB/s from one peer, and fills no more than a quarter of the
+        // replay store's exact capacity in an hour.
+        let rate = args.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
+        settings.mix = settings
+            .mix
+            .with_rate_limit(rate, rate.saturating_mul(2).max(1));
+        let mut limits = crate::limits::Limits {
+            allow_private_addresses: args.allow_private_addresses,
+            ..crate::limits::Limits::default()
+        };
+        if let Some(n) = args.max_pending_dials {
+            anyhow::ensure!(n > 0, "--max-pending-dials must be at least 1");
+            limits.max_pending_dials = n;
+        }
+        if let Some(ms) = args.max_delay_ms {
+            limits.max_delay = Duration::from_millis(ms);
+        }
+        if let Some(n) = args.max_delayed {
+            anyhow::ensure!(n > 0, "--max-delayed must be at least 1");
+            limits.max_delayed = n;
+        }
+        if let Some(rate) = args.max_publish_rate {
+            limits.max_publish_rate = rate;
+        }
+        if !args.forward_codec.is_empty() {
+            limits.forward_codecs = args.forward_codec;
+        }
+        settings.limits = limits;
+        if let Some(n) = args.max_connections_per_ip {
+            anyhow::ensure!(n > 0, "--max-connections-per-ip must be at least 1");
+            settings.max_connections_per_ip = n;
+        }
+        if let Some(n) = args.replay_capacity {
+            anyhow::ensure!(n > 0, "--replay-capacity must be at least 1");
+            settings.replay.capacity = n;
         }
         if let Some(secs) = args.frame_timeout_secs {
             anyhow::ensure!(secs > 0, "--frame-timeout-secs must be at least 1");
@@ -311,6 +383,9 @@ fn sender_hold(format: Format, ms: Option<u16>) -> Option<Delay> {
         None => Settings::default_sender_hold(format),
     }
 }
+
+/// `--rate-limit`'s default, packets per second from one peer.
+const DEFAULT_RATE_LIMIT: u32 = 1000;
 
 fn delay_strategy(mean_ms: u16) -> DelayStrategy {
     if mean_ms == 0 {

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bloom;
 pub mod cli;
+pub mod ip_limits;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 mod mismatch;
 pub mod node;

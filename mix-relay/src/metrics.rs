@@ -78,11 +78,17 @@ pub enum DropReason {
     UnknownSurb,
     /// A cover packet reached its end (dropped by design).
     Cover,
+    /// Forwarding needed a dial the limits refuse: a non-global address, too many dials in
+    /// progress, or an address or peer whose dial failed recently.
+    DialRefused,
+    /// A forward-mode exit request for a codec not served in forward mode, to a non-global
+    /// destination, or beyond the forward-mode budget.
+    ExitRefused,
 }
 
 impl DropReason {
     /// Every reason, in a stable order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::Length,
         Self::Oversize,
         Self::BadPrefix,
@@ -101,6 +107,8 @@ impl DropReason {
         Self::SendFailed,
         Self::UnknownSurb,
         Self::Cover,
+        Self::DialRefused,
+        Self::ExitRefused,
     ];
 
     /// The stable `snake_case` label value.
@@ -124,6 +132,8 @@ impl DropReason {
             Self::SendFailed => "send_failed",
             Self::UnknownSurb => "unknown_surb",
             Self::Cover => "cover",
+            Self::DialRefused => "dial_refused",
+            Self::ExitRefused => "exit_refused",
         }
     }
 }
@@ -231,6 +241,12 @@ pub struct Metrics {
     relay_received: Counter,
     rendezvous_registrations: Gauge,
     discovery: Family<EventLabel, Counter>,
+    delays_capped: Counter,
+    pending_dials: Gauge,
+    loop_lag_ms: Gauge,
+    replay_occupancy: Gauge,
+    replay_overflow: Gauge,
+    replay_window_cut: Counter,
 }
 
 impl Default for Metrics {
@@ -265,6 +281,12 @@ impl Metrics {
             relay_received: Counter::default(),
             rendezvous_registrations: Gauge::default(),
             discovery: Family::default(),
+            delays_capped: Counter::default(),
+            pending_dials: Gauge::default(),
+            loop_lag_ms: Gauge::default(),
+            replay_occupancy: Gauge::default(),
+            replay_overflow: Gauge::default(),
+            replay_window_cut: Counter::default(),
             registry: Registry::default(),
         };
         let registry = &mut m.registry;
@@ -348,6 +370,36 @@ impl Metrics {
             "mix_discovery_events",
             "Discovery events: registrations served and made, lookups, records found, pool removals",
             m.discovery.clone(),
+        );
+        registry.register(
+            "mix_delays_capped",
+            "Packets whose encoded delay exceeded the honoured maximum and was cut to it",
+            m.delays_capped.clone(),
+        );
+        registry.register(
+            "mix_pending_dials",
+            "Outbound dials caused by packets, in progress",
+            m.pending_dials.clone(),
+        );
+        registry.register(
+            "mix_event_loop_lag_max_ms",
+            "The longest lag of the relay's event loop behind its 50 ms tick in the last 1-2 s, ms",
+            m.loop_lag_ms.clone(),
+        );
+        registry.register(
+            "mix_replay_store_occupancy_percent",
+            "Replay store fill, percent of its capacity (alarm above 80)",
+            m.replay_occupancy.clone(),
+        );
+        registry.register(
+            "mix_replay_overflow_entries",
+            "Replay tags held in the overflow Bloom filter (the exact store is full)",
+            m.replay_overflow.clone(),
+        );
+        registry.register(
+            "mix_replay_window_shortened",
+            "Overflow slices dropped before their TTL to stay within memory (replay window cut)",
+            m.replay_window_cut.clone(),
         );
         for event in DISCOVERY_EVENTS {
             let _ = m.discovery.get_or_create(&EventLabel { event });
@@ -454,6 +506,34 @@ impl Metrics {
     /// Sets how many packets wait in the delay queue.
     pub fn set_delay_queue_depth(&self, n: usize) {
         self.delay_queue_depth.set(gauge_value(n));
+    }
+
+    /// A packet's delay was cut to the honoured maximum.
+    pub fn delay_capped(&self) {
+        self.delays_capped.inc();
+    }
+
+    /// Sets how many packet-caused dials are in progress.
+    pub fn set_pending_dials(&self, n: usize) {
+        self.pending_dials.set(gauge_value(n));
+    }
+
+    /// Sets the event loop's recent longest lag.
+    pub fn set_loop_lag(&self, lag: Duration) {
+        self.loop_lag_ms
+            .set(i64::try_from(lag.as_millis()).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the replay store's fill in percent, and the overflow filter's size.
+    pub fn set_replay_occupancy(&self, percent: u64, overflow: usize) {
+        self.replay_occupancy
+            .set(i64::try_from(percent).unwrap_or(i64::MAX));
+        self.replay_overflow.set(gauge_value(overflow));
+    }
+
+    /// Overflow slices were dropped before their TTL.
+    pub fn replay_window_shortened(&self, slices: u64) {
+        self.replay_window_cut.inc_by(slices);
     }
 
     /// Sets how many fingerprints the replay filter holds.

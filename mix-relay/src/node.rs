@@ -30,6 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
 
 use crate::keys::{self, MixNodeEntry, NodeKeys};
+use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
@@ -115,11 +116,16 @@ pub struct Settings {
     pub max_connections_per_peer: u32,
     /// Established incoming connections in total; more are refused and counted.
     pub max_incoming_connections: u32,
+    /// Incoming connections (pending or established) from one IP address; more are refused
+    /// before their handshake and counted.
+    pub max_connections_per_ip: usize,
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
     /// payload after building it (a tampering exit). Never set in production.
     pub tamper_replies: bool,
     /// Discovery through Waku rendezvous.
     pub discovery: DiscoverySettings,
+    /// Abuse limits on what packets make this relay do (dials, delays, forward-mode exits).
+    pub limits: Limits,
 }
 
 /// How a node finds mix nodes and makes itself found (Waku rendezvous, WAKU.md §5.3). The
@@ -229,8 +235,14 @@ impl Settings {
             idle_timeout: Duration::from_secs(300),
             max_connections_per_peer: 8,
             max_incoming_connections: 4096,
+            max_connections_per_ip: 128,
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
+            // A loopback node dials loopback peers: local testnets, tests and demos.
+            limits: Limits {
+                allow_private_addresses: true,
+                ..Limits::default()
+            },
         }
     }
 }
@@ -239,6 +251,7 @@ impl Settings {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    ip_limits: crate::ip_limits::Behaviour,
     mix: mix_libp2p::Behaviour,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
@@ -626,30 +639,65 @@ fn with_p2p(addr: &Multiaddr, peer: PeerId) -> Multiaddr {
     }
 }
 
-/// The circuit-relay v2 server limits. libp2p's defaults (2 min, 128 KiB per circuit) suit
-/// hole punching, not a browser that receives mix replies through us: a circuit lives an hour
-/// and carries up to 64 MiB (about 14,000 packets) before it must be re-established.
 /// Incoming connections still in their handshake, at most.
 const MAX_PENDING_INCOMING: u32 = 256;
 
-fn relay_server_config() -> relay::Config {
-    relay::Config {
+/// The peers a circuit may come from: the mix nodes of the pool (a SURB reply's last hop).
+pub type MixPeers = Arc<std::sync::RwLock<HashSet<PeerId>>>;
+
+/// The circuit-relay v2 server limits (audit F7), sized for browsers that receive their mix
+/// replies through this gateway. libp2p's defaults (16 circuits, 128 reservations, 2 min and
+/// 128 KiB per circuit, a source may open one circuit every 2 minutes) suit hole punching:
+/// here every (return hop, browser) pair holds a circuit, so
+/// * 1,024 reservations (4 per peer, 1 h, libp2p's rate limits per peer and per IP: a burst of
+///   30 and 60, then one every 2 min and every minute), and one IP holds at most
+///   `--max-connections-per-ip` of them;
+/// * 1,024 circuits, 256 from one source, each living up to an hour and 64 MiB (about 14,000
+///   packets);
+/// * circuits only from the mix nodes of the pool (`mix_peers`): the relay is not an open
+///   general-purpose relay. A source may open a burst of 1,024 circuits, then 10 a second.
+fn relay_server_config(mix_peers: MixPeers) -> relay::Config {
+    let default = relay::Config::default();
+    let mix_only = move |peer: PeerId, _: &Multiaddr, _: Instant| {
+        mix_peers.read().is_ok_and(|peers| peers.contains(&peer))
+    };
+    let mut config = relay::Config {
+        max_reservations: 1024,
+        max_circuits: 1024,
+        max_circuits_per_peer: 256,
         max_circuit_duration: Duration::from_secs(3600),
         max_circuit_bytes: 64 << 20,
-        ..relay::Config::default()
+        circuit_src_rate_limiters: vec![Box::new(mix_only)],
+        ..default
+    };
+    if let Some(burst) = std::num::NonZeroU32::new(1024) {
+        config = config.circuit_src_per_peer(burst, Duration::from_millis(100));
     }
+    config
 }
 
 async fn build_swarm(
     identity: libp2p::identity::Keypair,
     settings: &Settings,
     webtransport: mix_webtransport::Config,
+    mix_peers: MixPeers,
 ) -> anyhow::Result<Swarm<Behaviour>> {
     let mix_config = settings.mix.clone();
     let discovery = settings.discovery.clone();
     let idle = settings.idle_timeout;
     let max_per_peer = settings.max_connections_per_peer.max(1);
     let max_incoming = settings.max_incoming_connections.max(1);
+    let max_per_ip = settings.max_connections_per_ip;
+    // A backstop under the node's own count of packet-caused dials: room for those plus the
+    // node's own (mesh peers, its sends, forward-mode destinations).
+    let max_pending_outgoing = u32::try_from(
+        settings
+            .limits
+            .max_pending_dials
+            .saturating_add(settings.limits.max_forward_in_flight)
+            .saturating_add(256),
+    )
+    .unwrap_or(u32::MAX);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(
@@ -676,8 +724,10 @@ async fn build_swarm(
                     ConnectionLimits::default()
                         .with_max_established_per_peer(Some(max_per_peer))
                         .with_max_established_incoming(Some(max_incoming))
-                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                        .with_max_pending_outgoing(Some(max_pending_outgoing)),
                 ),
+                ip_limits: crate::ip_limits::Behaviour::new(max_per_ip),
                 mix: mix_libp2p::Behaviour::new(mix_config),
                 gossipsub: waku::gossipsub_behaviour()?,
                 identify: identify::Behaviour::new(
@@ -685,7 +735,7 @@ async fn build_swarm(
                         .with_agent_version(format!("mix-relay/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 ping: ping::Behaviour::default(),
-                relay: relay::Behaviour::new(peer, relay_server_config()),
+                relay: relay::Behaviour::new(peer, relay_server_config(mix_peers)),
                 relay_client,
                 stream: libp2p_stream::Behaviour::new(),
                 rendezvous: mix_discovery::Behaviour::new(mix_discovery::Config {
@@ -738,7 +788,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             .check()
             .context("the WebTransport certificate schedule")?;
     }
-    let mut swarm = build_swarm(keys.identity.clone(), &settings, webtransport).await?;
+    let mix_peers = MixPeers::default();
+    let mut swarm = build_swarm(
+        keys.identity.clone(),
+        &settings,
+        webtransport,
+        mix_peers.clone(),
+    )
+    .await?;
     let ip = Multiaddr::empty().with(Protocol::Ip4(settings.listen_ip));
     swarm
         .listen_on(ip.clone().with(Protocol::Tcp(settings.tcp_port)))
@@ -968,6 +1025,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
+        forward_in_flight: Arc::new(AtomicUsize::new(0)),
+        limits: settings.limits.clone(),
+        dials: Dials::default(),
+        delay_shares: DelayShares::default(),
+        lag: LagWindow::default(),
+        replay_alarm: false,
+        mix_peers,
+        publish_budget: mix_libp2p::RateLimiter::new(
+            settings.limits.max_publish_rate,
+            settings.limits.max_publish_rate.saturating_mul(2),
+        ),
         rng: rand::make_rng(),
     };
     let (metrics_bound, metrics_stop) = match metrics_addr {
@@ -996,15 +1064,42 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     })
 }
 
-/// Packets waiting out their mixing delay, at most; more are dropped (`queue_full`).
-const MAX_DELAYED: usize = 100_000;
-/// Forward-mode exchanges and direct lightpush streams in flight, at most each.
-const MAX_IN_FLIGHT: usize = 256;
+/// A pending packet-caused dial not reported settled after this long is forgotten (the
+/// swarm's dial timeout is 10 s).
+const STALE_DIAL: Duration = Duration::from_secs(30);
 
-/// A forward-mode exit's result: the response to send back through `surbs`.
+/// The replay store's fill, percent, above which the relay warns (the metric
+/// `mix_replay_store_occupancy_percent` is the alarm to watch).
+const REPLAY_ALARM_PERCENT: u64 = 80;
+
+/// A forward-mode exit's result: the response to send back through `surbs`, and the
+/// destination if it could not be reached.
 struct ExitResult {
     surbs: Vec<Surb>,
     response: Vec<u8>,
+    unreachable: Option<Multiaddr>,
+}
+
+/// The event loop's longest lag behind its tick, over the current and the previous second.
+#[derive(Default)]
+struct LagWindow {
+    current: Duration,
+    previous: Duration,
+    started: Option<tokio::time::Instant>,
+}
+
+impl LagWindow {
+    /// A tick due at `due` ran at `now`; returns the lag to report.
+    fn record(&mut self, due: tokio::time::Instant, now: tokio::time::Instant) -> Duration {
+        let started = *self.started.get_or_insert(now);
+        if now.saturating_duration_since(started) >= Duration::from_secs(1) {
+            self.previous = self.current;
+            self.current = Duration::ZERO;
+            self.started = Some(now);
+        }
+        self.current = self.current.max(now.saturating_duration_since(due));
+        self.current.max(self.previous)
+    }
 }
 
 struct Node {
@@ -1017,7 +1112,8 @@ struct Node {
     client: Client,
     lightpush: LightPushService,
     metrics: Arc<Metrics>,
-    delays: DelayQueue<(mix_core::Address, Box<[u8; PACKET_LEN]>)>,
+    /// Delayed packets with their previous hop (none for our own).
+    delays: DelayQueue<(Option<PeerId>, mix_core::Address, Box<[u8; PACKET_LEN]>)>,
     /// Packets addressed to this node itself, processed next.
     local: VecDeque<Box<[u8; PACKET_LEN]>>,
     waiting: HashMap<mix_libp2p::RequestId, oneshot::Sender<Result<Vec<u8>, ClientError>>>,
@@ -1033,7 +1129,20 @@ struct Node {
     mismatch: MismatchWarnings,
     discovery: Discovery,
     protocols: HashMap<String, mpsc::Sender<ExitRequest>>,
+    /// Direct lightpush streams being served.
     in_flight: Arc<AtomicUsize>,
+    /// Forward-mode exchanges in progress (a budget apart from `in_flight`).
+    forward_in_flight: Arc<AtomicUsize>,
+    limits: Limits,
+    dials: Dials,
+    delay_shares: DelayShares,
+    lag: LagWindow,
+    /// Whether the replay store is above [`REPLAY_ALARM_PERCENT`].
+    replay_alarm: bool,
+    /// The pool's peers, for the circuit relay's source policy.
+    mix_peers: MixPeers,
+    /// Lightpush publishes, all peers together (keyed by our own peer id).
+    publish_budget: mix_libp2p::RateLimiter,
     rng: StdRng,
 }
 
@@ -1163,23 +1272,29 @@ impl Node {
         let (lp_tx, mut lp_rx) = mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(256);
         loop {
             while let Some(packet) = self.local.pop_front() {
-                self.on_packet(packet);
+                self.on_packet(packet, None);
             }
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(expired) = self.delays.next(), if !self.delays.is_empty() => {
-                    let (next_hop, packet) = expired.into_inner();
+                    let (from, next_hop, packet) = expired.into_inner();
+                    if let Some(hop) = from {
+                        self.delay_shares.give_back(&hop);
+                    }
                     self.send_packet(next_hop, packet);
                     self.metrics.set_delay_queue_depth(self.delays.len());
                 }
                 Some(command) = commands.recv() => self.on_command(command),
                 Some(result) = exits.recv() => {
+                    if let Some(addr) = &result.unreachable {
+                        self.dials.endpoint_failed(addr, Instant::now());
+                    }
                     for surb in result.surbs {
                         self.reply_through(&surb, &result.response);
                     }
                 }
                 Some((_peer, stream)) = lightpush_streams.next() => {
-                    if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                    if self.in_flight.load(Ordering::Relaxed) >= self.limits.max_lightpush_in_flight {
                         // Dropping the stream resets it: the client sees the service busy.
                         drop(stream);
                     } else {
@@ -1195,7 +1310,11 @@ impl Node {
                     let response = self.handle_lightpush(&request);
                     let _ = reply.send(waku::encode_length_prefixed(&response));
                 }
-                _ = tick.tick() => self.expire_requests(),
+                due = tick.tick() => {
+                    let lag = self.lag.record(due, tokio::time::Instant::now());
+                    self.metrics.set_loop_lag(lag);
+                    self.expire_requests();
+                }
                 _ = flush.tick() => self.flush_replay(),
                 _ = discovery_tick.tick() => self.on_discovery_tick(),
                 _ = &mut shutdown => break,
@@ -1210,7 +1329,29 @@ impl Node {
         if let Err(error) = filter.flush() {
             tracing::error!(%error, "could not persist the replay store");
         }
+        let (occupancy, overflow, cut) = (
+            filter.occupancy_percent(),
+            filter.overflow_len(),
+            filter.take_window_cut(),
+        );
         self.metrics.set_replay_store_size(filter.len());
+        self.metrics.set_replay_occupancy(occupancy, overflow);
+        if cut > 0 {
+            self.metrics.replay_window_shortened(cut);
+            tracing::warn!(
+                slices = cut,
+                "replay overflow filter at its memory budget: the replay window is shortened"
+            );
+        }
+        let alarm = occupancy >= REPLAY_ALARM_PERCENT;
+        if alarm && !self.replay_alarm {
+            tracing::warn!(
+                occupancy,
+                overflow,
+                "replay store above {REPLAY_ALARM_PERCENT} % of its capacity (a flood of packets?)"
+            );
+        }
+        self.replay_alarm = alarm;
     }
 
     fn expire_requests(&mut self) {
@@ -1375,7 +1516,8 @@ impl Node {
             {
                 self.on_webtransport_address(&address, false);
             }
-            SwarmEvent::ConnectionEstablished { .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                self.dials.settled(&peer_id);
                 self.metrics
                     .set_connected_peers(self.swarm.connected_peers().count());
             }
@@ -1397,7 +1539,10 @@ impl Node {
                 ..
             } if cause
                 .downcast_ref::<connection_limits::Exceeded>()
-                .is_some() =>
+                .is_some()
+                || cause
+                    .downcast_ref::<crate::ip_limits::PerIpExceeded>()
+                    .is_some() =>
             {
                 self.metrics.connection_denied();
             }
@@ -1407,11 +1552,17 @@ impl Node {
 
     fn on_discovery_tick(&mut self) {
         let now = Instant::now();
+        self.dials.expire(&self.limits, STALE_DIAL, now);
+        self.metrics.set_pending_dials(self.dials.pending());
         self.client.expire_nodes(now);
         for node in &self.discovery.static_nodes {
             self.client.restore_node(node.clone(), now);
         }
         self.note_pool_changes();
+        if let Ok(mut peers) = self.mix_peers.write() {
+            peers.clear();
+            peers.extend(self.client.nodes().map(|n| n.peer_id));
+        }
         if let Some(registry) = self.swarm.behaviour().rendezvous.registry() {
             self.metrics.set_rendezvous_registrations(registry.len());
         }
@@ -1615,9 +1766,9 @@ impl Node {
 
     fn on_mix_event(&mut self, event: mix_libp2p::Event) {
         match event {
-            mix_libp2p::Event::Received { frame, .. } => {
+            mix_libp2p::Event::Received { peer, frame } => {
                 self.metrics.packet_received();
-                self.on_packet(frame.packet);
+                self.on_packet(frame.packet, Some(peer));
             }
             mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(match reason {
                 mix_libp2p::DropReason::Length => DropReason::Length,
@@ -1635,6 +1786,10 @@ impl Node {
                 reason,
             } => {
                 tracing::debug!(%peer, frames, %reason, "mix send failed");
+                if reason == mix_libp2p::SendFailure::Dial {
+                    self.dials.failed(peer, Instant::now());
+                    self.metrics.set_pending_dials(self.dials.pending());
+                }
                 if reason == mix_libp2p::SendFailure::Dial
                     && self.client.node_failed(&peer, Instant::now())
                 {
@@ -1652,19 +1807,29 @@ impl Node {
         }
     }
 
-    fn on_packet(&mut self, packet: Box<[u8; PACKET_LEN]>) {
+    /// Processes a packet from the previous hop `from` (`None`: one of our own).
+    fn on_packet(&mut self, packet: Box<[u8; PACKET_LEN]>, from: Option<PeerId>) {
         match self.processor.process(&mut self.rng, unix_now_ms(), packet) {
             Decision::Forward {
                 next_hop,
                 delay,
                 packet,
             } => {
+                let delay = if delay > self.limits.max_delay {
+                    self.metrics.delay_capped();
+                    self.limits.max_delay
+                } else {
+                    delay
+                };
                 if delay.is_zero() {
                     self.send_packet(next_hop, packet);
-                } else if self.delays.len() >= MAX_DELAYED {
+                } else if self.delays.len() >= self.limits.max_delayed
+                    || from
+                        .is_some_and(|hop| !self.delay_shares.take(hop, self.limits.delay_share()))
+                {
                     self.metrics.dropped(DropReason::QueueFull);
                 } else {
-                    self.delays.insert((next_hop, packet), delay);
+                    self.delays.insert((from, next_hop, packet), delay);
                     self.metrics.set_delay_queue_depth(self.delays.len());
                 }
             }
@@ -1696,7 +1861,13 @@ impl Node {
                                 .ok()
                                 .and_then(Result::ok)
                                 .unwrap_or_default();
-                            let _ = exit_tx.send(ExitResult { surbs, response }).await;
+                            let _ = exit_tx
+                                .send(ExitResult {
+                                    surbs,
+                                    response,
+                                    unreachable: None,
+                                })
+                                .await;
                         });
                     }
                 } else if codec == LIGHTPUSH_PROTOCOL {
@@ -1766,12 +1937,21 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         };
-        self.metrics.packet_forwarded();
         if peer == self.peer_id {
+            self.metrics.packet_forwarded();
             self.local.push_back(packet);
             return;
         }
         let addr = mix_libp2p::to_multiaddr(&next_hop);
+        if !self.swarm.behaviour().mix.is_connected(&peer) {
+            if let Err(why) = self.dials.admit(&self.limits, peer, &addr, Instant::now()) {
+                tracing::trace!(?why, "next hop not dialed");
+                self.metrics.dropped(DropReason::DialRefused);
+                return;
+            }
+            self.metrics.set_pending_dials(self.dials.pending());
+        }
+        self.metrics.packet_forwarded();
         self.swarm
             .behaviour_mut()
             .mix
@@ -1808,6 +1988,21 @@ impl Node {
     }
 
     fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {
+        // One budget for every publish from this relay's identity, direct or through the
+        // mixnet (audit F13); beyond it, nwaku's 429.
+        if !self
+            .publish_budget
+            .try_acquire(self.peer_id, Instant::now())
+        {
+            self.metrics
+                .lightpush_result(waku::StatusCode::TooManyRequests.code());
+            return LightPushResponse {
+                request_id: "N/A".to_owned(),
+                status_code: waku::StatusCode::TooManyRequests.code(),
+                status_desc: Some("publish rate limit".to_owned()),
+                relay_peer_count: None,
+            };
+        }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let response = self.lightpush.handle(request, |topic, message| {
             let hash = TopicHash::from_raw(topic);
@@ -1837,28 +2032,53 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         };
-        if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            self.metrics.dropped(DropReason::QueueFull);
+        let addr = mix_libp2p::to_multiaddr(&destination);
+        // Nim reads a reply only for lightpush (MIX.md §7.2); an open proxy to any protocol
+        // at any address is not a service this relay offers.
+        if !self.limits.forwards(&codec)
+            || !self.limits.dialable(&addr)
+            || self.forward_in_flight.load(Ordering::Relaxed) >= self.limits.max_forward_in_flight
+        {
+            self.metrics.dropped(DropReason::ExitRefused);
             return;
         }
-        self.swarm
-            .add_peer_address(peer, mix_libp2p::to_multiaddr(&destination));
+        if self
+            .dials
+            .recently_failed(&self.limits, &addr, Instant::now())
+        {
+            // Unreachable a moment ago: answer as for an unreachable destination (empty, as
+            // Nim), without dialing again.
+            self.metrics.dropped(DropReason::ExitRefused);
+            for surb in &surbs {
+                self.reply_through(surb, &[]);
+            }
+            return;
+        }
+        self.swarm.add_peer_address(peer, addr.clone());
         let control = self.control.clone();
-        let in_flight = InFlight::enter(&self.in_flight);
+        let in_flight = InFlight::enter(&self.forward_in_flight);
         let exit_tx = self.exit_tx.clone();
         let timeout = self.forward_timeout;
         tokio::spawn(async move {
             let want_reply = !surbs.is_empty();
-            let response =
+            let outcome =
                 tokio::time::timeout(timeout, exchange(control, peer, codec, body, want_reply))
                     .await
                     .ok()
-                    .and_then(Result::ok)
-                    // Nim replies with an empty response when the destination cannot be reached.
-                    .unwrap_or_default();
+                    .and_then(Result::ok);
             drop(in_flight);
-            if want_reply {
-                let _ = exit_tx.send(ExitResult { surbs, response }).await;
+            let unreachable = outcome.is_none().then_some(addr);
+            // Nim replies with an empty response when the destination cannot be reached.
+            let response = outcome.unwrap_or_default();
+            if want_reply || unreachable.is_some() {
+                let surbs = if want_reply { surbs } else { Vec::new() };
+                let _ = exit_tx
+                    .send(ExitResult {
+                        surbs,
+                        response,
+                        unreachable,
+                    })
+                    .await;
             }
         });
     }
@@ -1920,20 +2140,61 @@ async fn serve_exchange(what: &str, exchange: impl Future<Output = anyhow::Resul
     }
 }
 
-/// Answers every Waku metadata request with this node's cluster and shards (at most 64 at once;
-/// the task ends when the relay stops).
-async fn serve_metadata(streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
-    streams
-        .for_each_concurrent(64, |(_peer, mut stream)| {
-            let response = response.clone();
-            serve_exchange("metadata", async move {
-                read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN).await?;
+/// Metadata exchanges served at once, at most; more streams are dropped (reset).
+const METADATA_SLOTS: usize = 256;
+/// Metadata exchanges one peer may have in progress; more of its streams are dropped.
+const METADATA_PER_PEER: usize = 4;
+/// A metadata request (at most 1 KiB) must arrive within this long.
+const METADATA_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers every Waku metadata request with this node's cluster and shards (audit F15: at
+/// most [`METADATA_SLOTS`] at once and [`METADATA_PER_PEER`] per peer, each request read within
+/// [`METADATA_READ_TIMEOUT`], so one slow peer cannot hold every slot; the task ends when the
+/// relay stops).
+async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(METADATA_SLOTS));
+    let per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    while let Some((peer, mut stream)) = streams.next().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let admitted = per_peer.lock().is_ok_and(|mut held| {
+            let n = held.entry(peer).or_insert(0);
+            if *n >= METADATA_PER_PEER {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        if !admitted {
+            continue;
+        }
+        let response = response.clone();
+        let per_peer = per_peer.clone();
+        tokio::spawn(async move {
+            serve_exchange("metadata", async {
+                tokio::time::timeout(
+                    METADATA_READ_TIMEOUT,
+                    read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN),
+                )
+                .await??;
                 stream.write_all(&response).await?;
                 stream.close().await?;
                 Ok(())
             })
-        })
-        .await;
+            .await;
+            if let Ok(mut held) = per_peer.lock()
+                && let Some(n) = held.get_mut(&peer)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    held.remove(&peer);
+                }
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// One direct (non-mix) lightpush request on a stream: read it, answer, close.

@@ -13,6 +13,10 @@
 //! record  …
 //! ```
 //!
+//! Once the exact set holds its capacity, further tags go to an in-memory, time-sliced Bloom
+//! filter ([`crate::bloom`]) instead of being refused: a full store no longer stops the relay
+//! (audit F2). Those overflow tags are not persisted.
+//!
 //! Accepted inserts are buffered in memory; [`PersistentReplayFilter::flush`] appends them and
 //! fsyncs (the relay calls it every second and at shutdown, so a crash forgets at most the
 //! last second). [`PersistentReplayFilter::open`] drops expired records and rewrites the file
@@ -27,6 +31,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mix_core::{
     FINGERPRINT_LEN, MemoryReplayFilter, ReplayConfig, ReplayError, ReplayFilter, ReplayTag,
 };
+
+use crate::bloom::{BloomConfig, SlicedBloom};
 
 /// First bytes of a replay store file.
 const MAGIC: [u8; 8] = *b"MIXRPLAY";
@@ -67,6 +73,8 @@ struct Store {
 pub struct PersistentReplayFilter {
     config: ReplayConfig,
     filter: MemoryReplayFilter,
+    /// Tags beyond the exact set's capacity.
+    overflow: SlicedBloom,
     store: Option<Store>,
     /// Latest time seen; the filter treats a clock going backwards as no time passing, and
     /// records are stamped the same way.
@@ -86,6 +94,7 @@ impl PersistentReplayFilter {
     /// store's magic or has an unknown version (it is left untouched: it may not be ours).
     pub fn open(path: &Path, config: ReplayConfig, now_ms: u64) -> io::Result<Self> {
         let mut filter = MemoryReplayFilter::new(config);
+        let mut overflow = SlicedBloom::new(BloomConfig::for_ttl(config.ttl_ms, config.buckets));
         let mut records = read_records(path)?;
         let total = records.len();
         let width_ms = (config.ttl_ms / u64::from(config.buckets.max(1))).max(1);
@@ -111,7 +120,10 @@ impl PersistentReplayFilter {
             match filter.insert_fingerprint(*fingerprint, *at) {
                 Ok(()) => {}
                 Err(ReplayError::Replayed) => duplicates += 1,
-                Err(_) => refused += 1,
+                Err(_) => {
+                    refused += 1;
+                    overflow.insert(fingerprint, *at);
+                }
             }
         }
         if future > 0 {
@@ -126,7 +138,7 @@ impl PersistentReplayFilter {
                 path = %path.display(),
                 count = refused,
                 capacity = config.capacity,
-                "replay store: more live records than the filter capacity; some were not restored"
+                "replay store: more live records than the filter capacity; the rest went to the overflow filter"
             );
         }
         tracing::debug!(
@@ -140,6 +152,7 @@ impl PersistentReplayFilter {
         Ok(Self {
             config,
             filter,
+            overflow,
             store: Some(store),
             last_ms,
         })
@@ -150,6 +163,7 @@ impl PersistentReplayFilter {
         Self {
             config,
             filter: MemoryReplayFilter::new(config),
+            overflow: SlicedBloom::new(BloomConfig::for_ttl(config.ttl_ms, config.buckets)),
             store: None,
             last_ms: 0,
         }
@@ -214,7 +228,24 @@ impl PersistentReplayFilter {
 
     /// Whether the filter holds none.
     pub fn is_empty(&self) -> bool {
-        self.filter.is_empty()
+        self.filter.is_empty() && self.overflow.is_empty()
+    }
+
+    /// The exact set's fill, percent of its capacity.
+    pub fn occupancy_percent(&self) -> u64 {
+        let capacity = self.config.capacity.max(1) as u64;
+        (self.filter.len() as u64).saturating_mul(100) / capacity
+    }
+
+    /// Tags held in the overflow Bloom filter.
+    pub fn overflow_len(&self) -> usize {
+        self.overflow.len()
+    }
+
+    /// Overflow slices dropped before their TTL (the replay window shortened) since the last
+    /// call.
+    pub fn take_window_cut(&mut self) -> u64 {
+        self.overflow.take_cut()
     }
 
     /// The file behind the filter, if any.
@@ -239,7 +270,20 @@ impl PersistentReplayFilter {
         now_ms: u64,
     ) -> Result<(), ReplayError> {
         let at = now_ms.max(self.last_ms);
-        self.filter.insert_fingerprint(fingerprint, at)?;
+        self.overflow.expire(at);
+        if self.overflow.contains(&fingerprint) {
+            return Err(ReplayError::Replayed);
+        }
+        match self.filter.insert_fingerprint(fingerprint, at) {
+            Ok(()) => {}
+            // Full: remember it in the overflow filter rather than refuse every packet.
+            Err(ReplayError::Full) => {
+                self.overflow.insert(&fingerprint, at);
+                self.last_ms = at;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         self.last_ms = at;
         if let Some(store) = self.store.as_mut() {
             store.pending.extend_from_slice(&at.to_le_bytes());
@@ -673,7 +717,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_filter_refuses_and_records_nothing() {
+    fn a_full_filter_remembers_in_the_overflow_and_persists_nothing_more() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("replay.db");
         let cfg = ReplayConfig {
@@ -684,8 +728,21 @@ mod tests {
         let mut f = PersistentReplayFilter::open(&path, cfg, T0).unwrap();
         f.check_and_insert(&tag(1), T0).unwrap();
         f.check_and_insert(&tag(2), T0).unwrap();
-        assert_eq!(f.check_and_insert(&tag(3), T0), Err(ReplayError::Full));
+        assert_eq!(f.occupancy_percent(), 100);
+        // Beyond the capacity: accepted, remembered in the overflow filter, never written.
+        assert_eq!(f.check_and_insert(&tag(3), T0), Ok(()));
+        assert_eq!(
+            f.check_and_insert(&tag(3), T0 + 1),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(
+            f.check_and_insert(&tag(1), T0 + 1),
+            Err(ReplayError::Replayed)
+        );
+        assert_eq!(f.overflow_len(), 1);
         f.flush().unwrap();
         assert_eq!(records_in(&path), 2);
+        // Forgotten with the TTL, as the exact set's tags.
+        assert_eq!(f.check_and_insert(&tag(3), T0 + 2 * HOUR), Ok(()));
     }
 }

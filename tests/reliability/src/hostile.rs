@@ -58,6 +58,9 @@ pub(crate) struct Case {
     pub(crate) served: (usize, usize),
     /// The target's resident memory after the case, bytes.
     pub(crate) rss_after: u64,
+    /// The longest event-loop stall of the target seen during the case, ms
+    /// (`mix_event_loop_lag_max_ms`: sampled while the attack ran, or at its end).
+    pub(crate) stall_ms: f64,
     pub(crate) pass: bool,
     pub(crate) seconds: f64,
 }
@@ -461,6 +464,10 @@ pub(crate) async fn run(
         cases.push(case);
     }
 
+    // 12–18. The audit's cheap denial-of-service attacks (F2, F3, F5, F6, F12, F13, F15).
+    eprintln!("[hostile] seven denial-of-service attacks (F2, F3, F5, F6, F12, F13, F15)");
+    cases.extend(crate::dos::run(net, pool, plan, &honest, &attacker).await?);
+
     if let Ok(h) = Arc::try_unwrap(honest) {
         h.shutdown().await;
     }
@@ -470,7 +477,7 @@ pub(crate) async fn run(
 
 /// How much a drop counter must grow in a case.
 #[derive(Clone, Copy, Debug)]
-enum Count {
+pub(crate) enum Count {
     Exactly(f64),
     AtLeast(f64),
 }
@@ -612,7 +619,7 @@ async fn wait_for_sum(
 /// The case's verdict: each expected reason grew by exactly its count (`≥` for a lower bound
 /// of 0), no other drop reason moved, the relay runs, and the honest requests got through.
 #[allow(clippy::too_many_arguments)]
-async fn finish(
+pub(crate) async fn finish(
     net: &mut Testnet,
     i: usize,
     name: &'static str,
@@ -653,6 +660,7 @@ async fn finish(
         }
     }
     let running = net.relays[i].is_running();
+    let stall_ms = after.get("mix_event_loop_lag_max_ms");
     let rss = net.relays[i].usage().map_or(0, |u| u.rss);
     let observed = format!(
         "{}; {} running, {:.1} MiB",
@@ -676,6 +684,7 @@ async fn finish(
         observed,
         served,
         rss_after: rss,
+        stall_ms,
         pass,
         seconds: started.elapsed().as_secs_f64(),
     }

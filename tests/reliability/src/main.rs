@@ -12,6 +12,7 @@
     reason = "request counts and percentiles come from small non-negative rates and durations"
 )]
 
+mod dos;
 mod faults;
 mod hostile;
 mod load;
@@ -156,6 +157,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             mean_delay_ms: MEAN_DELAY_MS,
             rate_limit: RATE_LIMIT,
             frame_timeout_secs: FRAME_TIMEOUT_SECS,
+            target_args: dos::TARGET_ARGS.iter().map(|a| (*a).to_owned()).collect(),
         },
     )
     .await?;
@@ -215,7 +217,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             };
             // Let the last replies of the fault run drain first.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            eprintln!("[hostile] eleven kinds of hostile input against relay 0");
+            eprintln!("[hostile] eighteen kinds of hostile input against relay 0");
             let (cases, rss_before) = hostile::run(&mut net, &pool, &plan).await?;
             report.hostile = cases;
             report.hostile_rss_before = rss_before;

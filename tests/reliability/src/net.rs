@@ -26,6 +26,8 @@ pub(crate) struct RelayOptions {
     pub(crate) rate_limit: u32,
     /// `--frame-timeout-secs`.
     pub(crate) frame_timeout_secs: u64,
+    /// Extra flags for relay 0 alone (the hostile cases' target).
+    pub(crate) target_args: Vec<String>,
 }
 
 /// One relay process.
@@ -225,6 +227,8 @@ async fn spawn(relay: &mut Relay, options: &RelayOptions, pids: &Pids) -> anyhow
     let mut command = Command::new(&options.binary);
     command
         .arg("run")
+        // A loopback testnet: its relays dial each other on 127.0.0.1.
+        .arg("--allow-private-addresses")
         .arg("--data-dir")
         .arg(&relay.dir)
         .args(["--listen-ip", "127.0.0.1"])
@@ -236,6 +240,9 @@ async fn spawn(relay: &mut Relay, options: &RelayOptions, pids: &Pids) -> anyhow
             "--frame-timeout-secs",
             &options.frame_timeout_secs.to_string(),
         ]);
+    if relay.index == 0 {
+        command.args(&options.target_args);
+    }
     for peer in &relay.peers {
         command.arg("--peer").arg(peer.to_string());
     }

@@ -379,18 +379,19 @@ impl Report {
             );
             let _ = writeln!(
                 m,
-                "| case | input | expected | observed (drops by reason; process; RSS) | honest served | s | verdict |\n|---|---|---|---|---:|---:|---|"
+                "| case | input | expected | observed (drops by reason; process; RSS) | honest served | longest stall (ms) | s | verdict |\n|---|---|---|---|---:|---:|---:|---|"
             );
             for c in &self.hostile {
                 let _ = writeln!(
                     m,
-                    "| {} | {} | {} | {} | {}/{} | {:.1} | {} |",
+                    "| {} | {} | {} | {} | {}/{} | {:.0} | {:.1} | {} |",
                     c.name,
                     c.input,
                     c.expected,
                     c.observed,
                     c.served.0,
                     c.served.1,
+                    c.stall_ms,
                     c.seconds,
                     if c.pass { "pass" } else { "**FAIL**" }
                 );
