@@ -242,8 +242,8 @@ impl Hops {
 /// How the pool keeps itself fresh and bounded (MIX.md §11, WAKU.md §5.2).
 ///
 /// Strikes are evidence against a node, and an adversary on a path can manufacture them by
-/// dropping packets (selective DoS: honest nodes quarantined, paths drift towards the
-/// adversary's). So a strike is never cheap to cause: a timed-out request spreads one strike
+/// dropping packets (a selective denial of service: honest nodes quarantined, paths drift
+/// towards the adversary's). So a strike is never cheap to cause: a timed-out request spreads one strike
 /// over the distinct nodes on its paths (a 5-node path gives each a fifth), a reply through a
 /// node clears its count, a dial failure counts only for this client's own first hop, and
 /// strikes never hold more than [`PoolConfig::max_quarantined_percent`] of the pool out at once.
@@ -570,10 +570,10 @@ impl Client {
     /// at an address the packet names) is no evidence against the pool's entry. Each send
     /// counts once. Returns whether the node left the pool.
     pub fn first_hop_failed(&mut self, peer: &PeerId, now: Instant) -> bool {
-        if !self
+        if self
             .first_hops
             .remove(peer)
-            .is_some_and(|until| until > now)
+            .is_none_or(|until| until <= now)
         {
             return false;
         }
