@@ -80,7 +80,7 @@ if [ "$fuzz" = yes ]; then
   export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0
   step "fuzz targets: build (nightly, sanitizer none)"
   (cd fuzz && cargo +nightly fuzz build -s none)
-  for t in decode_packet peel decode_surb decode_mix_message mix_frames lightpush_request lightpush_reply mixnode_entry pool_file rendezvous rendezvous_client peel_lip183; do
+  for t in decode_packet peel peel_lip183 decode_surb decode_mix_message mix_frames lightpush_request lightpush_reply mixnode_entry pool_file rendezvous rendezvous_client webtransport_addr; do
     step "fuzz smoke: $t for ${FUZZ_SECONDS}s"
     log="target/fuzz-smoke-$t.log"
     mkdir -p target

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let mut client = Client::new(me, secret, DelayStrategy::default());
     let now = Instant::now();
     let schedule = Schedule::new(now, false);
-    let added = schedule.add_records(&mut client, page.records, now);
+    let added = schedule.add_records(&mut client, me_peer(), page.records, now);
     assert!(added.len() as u64 <= limit);
     client.expire_nodes(now);
 });

@@ -5,12 +5,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::net::IpAddr;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::core::Endpoint;
 use libp2p::core::transport::PortUse;
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
@@ -242,6 +244,17 @@ pub struct Behaviour {
     registry: Option<Registry>,
     pending: HashMap<OutboundRequestId, (PeerId, Pending)>,
     events: VecDeque<Event>,
+    /// The remote IP address of each connection, for the registry's per-address limit.
+    remote_ips: HashMap<ConnectionId, IpAddr>,
+}
+
+/// The first IP address in `addr` (a relayed connection counts as its relay's address).
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -275,6 +288,7 @@ impl Behaviour {
             registry: config.server.map(Registry::new),
             pending: HashMap::new(),
             events: VecDeque::new(),
+            remote_ips: HashMap::new(),
         }
     }
 
@@ -386,7 +400,12 @@ impl Behaviour {
         id
     }
 
-    fn serve(&mut self, peer: PeerId, request: Message) -> (Option<Message>, Served) {
+    fn serve(
+        &mut self,
+        peer: PeerId,
+        ip: Option<IpAddr>,
+        request: Message,
+    ) -> (Option<Message>, Served) {
         let Some(registry) = self.registry.as_mut() else {
             return (None, Served::Malformed);
         };
@@ -396,7 +415,7 @@ impl Behaviour {
             Ok(MessageType::Register) => {
                 let body = request.register.unwrap_or_default();
                 let namespace = body.ns.clone().unwrap_or_default();
-                let (answer, what) = match registry.register(peer, &body, now) {
+                let (answer, what) = match registry.register_from(peer, ip, &body, now) {
                     Ok(ttl) => (
                         RegisterResponse {
                             status: Some(ResponseStatus::Ok as i32),
@@ -470,10 +489,12 @@ impl Behaviour {
     fn on_inbound(
         &mut self,
         peer: PeerId,
+        connection: ConnectionId,
         request: Message,
         channel: request_response::ResponseChannel<Message>,
     ) {
-        let (answer, what) = self.serve(peer, request);
+        let ip = self.remote_ips.get(&connection).copied();
+        let (answer, what) = self.serve(peer, ip, request);
         if let Some(answer) = answer {
             // A peer that went away cannot be answered; nothing else to do.
             let _ = self.inner.send_response(channel, answer);
@@ -583,6 +604,9 @@ impl NetworkBehaviour for Behaviour {
         local_addr: &Multiaddr,
         remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        if let Some(ip) = ip_of(remote_addr) {
+            self.remote_ips.insert(connection_id, ip);
+        }
         self.inner.handle_established_inbound_connection(
             connection_id,
             peer,
@@ -614,6 +638,9 @@ impl NetworkBehaviour for Behaviour {
         role_override: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        if let Some(ip) = ip_of(addr) {
+            self.remote_ips.insert(connection_id, ip);
+        }
         self.inner.handle_established_outbound_connection(
             connection_id,
             peer,
@@ -624,6 +651,9 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
+        if let FromSwarm::ConnectionClosed(closed) = &event {
+            self.remote_ips.remove(&closed.connection_id);
+        }
         self.inner.on_swarm_event(event);
     }
 
@@ -644,10 +674,14 @@ impl NetworkBehaviour for Behaviour {
             }
             match self.inner.poll(cx) {
                 Poll::Ready(ToSwarm::GenerateEvent(event)) => match event {
-                    request_response::Event::Message { peer, message, .. } => match message {
+                    request_response::Event::Message {
+                        peer,
+                        connection_id,
+                        message,
+                    } => match message {
                         request_response::Message::Request {
                             request, channel, ..
-                        } => self.on_inbound(peer, request, channel),
+                        } => self.on_inbound(peer, connection_id, request, channel),
                         request_response::Message::Response {
                             request_id,
                             response,

@@ -16,4 +16,6 @@ pub use record::{
     DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer,
 };
 pub use registry::{MAX_NAMESPACE_LEN, MAX_TTL, Page, Refusal, Registry, RegistryConfig};
-pub use schedule::{Backoff, LOOKUP_PAGE, MAX_LOOKUP_PAGES, Schedule};
+pub use schedule::{
+    Backoff, KEEP_PERIODS, LOOKUP_PAGE, LookupRound, MAX_LOOKUP_PAGES, MAX_ROUND_RECORDS, Schedule,
+};

@@ -2,6 +2,7 @@
 //! discovery in pages with cookies. The caller passes the time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -20,12 +21,19 @@ pub const MAX_TTL: Duration = Duration::from_secs(72 * 3600);
 pub struct RegistryConfig {
     /// The shortest TTL accepted.
     pub min_ttl: Duration,
-    /// The longest TTL accepted.
+    /// The longest TTL accepted (a longer one is refused as invalid).
     pub max_ttl: Duration,
+    /// The longest TTL granted: an accepted TTL above it is cut to it, and the answer says so
+    /// (a registration that lapses is renewed by its node every few seconds; a long one would
+    /// let whoever fills the registry hold it for that long).
+    pub max_granted_ttl: Duration,
     /// The TTL of a registration that names none.
     pub default_ttl: Duration,
     /// The most registrations one peer may hold (over all namespaces).
     pub max_per_peer: usize,
+    /// The most registrations held for peers connected from one IP address (an IPv6 /64
+    /// counts as one address); registrations without a known address are not counted.
+    pub max_per_ip: usize,
     /// The most registrations held in all; more are refused as unavailable.
     pub max_total: usize,
     /// The most registrations one discover answer carries.
@@ -33,15 +41,17 @@ pub struct RegistryConfig {
 }
 
 impl Default for RegistryConfig {
-    /// nwaku's Waku rendezvous bounds (WAKU.md §5.3): TTLs from 60 s to 72 h, 60 s when unnamed;
-    /// at most 1000 registrations per peer and 1000 per answer (nim-libp2p); at most 50,000
-    /// registrations held.
+    /// nwaku's accepted TTLs (WAKU.md §5.3): 60 s to 72 h, 60 s when unnamed, but at most
+    /// 5 min granted; at most 16 registrations per peer, 32 per IP address, 1000 per answer
+    /// (nim-libp2p) and 50,000 held.
     fn default() -> Self {
         Self {
             min_ttl: Duration::from_secs(60),
             max_ttl: MAX_TTL,
+            max_granted_ttl: Duration::from_secs(300),
             default_ttl: Duration::from_secs(60),
-            max_per_peer: 1000,
+            max_per_peer: 16,
+            max_per_ip: 32,
             max_total: 50_000,
             max_discover: 1000,
         }
@@ -66,9 +76,27 @@ impl Refusal {
     }
 }
 
+/// The unit [`RegistryConfig::max_per_ip`] counts: an IPv4 address, or an IPv6 /64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct IpKey(u128);
+
+impl IpKey {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self(u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(u128::from(u32::from(v4))),
+                // The /64 prefix, its low bit set to keep it apart from IPv4 addresses.
+                None => Self((u128::from(v6) & !u128::from(u64::MAX)) | 1),
+            },
+        }
+    }
+}
+
 struct Entry {
     namespace: String,
     peer: PeerId,
+    ip: Option<IpKey>,
     /// The signed envelope as it came.
     record: Vec<u8>,
     expires: Instant,
@@ -81,6 +109,7 @@ pub struct Registry {
     log: BTreeMap<u64, Entry>,
     by_key: HashMap<(String, PeerId), u64>,
     per_peer: HashMap<PeerId, usize>,
+    per_ip: HashMap<IpKey, usize>,
     next: u64,
 }
 
@@ -125,6 +154,11 @@ impl Registry {
         self.log.len()
     }
 
+    /// How many registrations are held for peers connected from `ip` (its /64 for IPv6).
+    pub fn from_ip(&self, ip: IpAddr) -> usize {
+        self.per_ip.get(&IpKey::of(ip)).copied().unwrap_or(0)
+    }
+
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
         self.log.is_empty()
@@ -147,16 +181,24 @@ impl Registry {
         if let Some(entry) = self.log.remove(&offset) {
             self.by_key.remove(&(entry.namespace, entry.peer));
             if let Some(n) = self.per_peer.get_mut(&entry.peer) {
-                *n -= 1;
+                *n = n.saturating_sub(1);
                 if *n == 0 {
                     self.per_peer.remove(&entry.peer);
+                }
+            }
+            if let Some(ip) = entry.ip
+                && let Some(n) = self.per_ip.get_mut(&ip)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
                 }
             }
         }
     }
 
-    /// `peer` registers `request` at `now`. The record must be a Waku peer record signed by
-    /// `peer` itself. Returns the TTL granted, in seconds.
+    /// `peer` registers `request` at `now`, from no known address (our own record). See
+    /// [`Registry::register_from`].
     ///
     /// # Errors
     /// The refusal to send back.
@@ -166,17 +208,35 @@ impl Registry {
         request: &Register,
         now: Instant,
     ) -> Result<u64, Refusal> {
+        self.register_from(peer, None, request, now)
+    }
+
+    /// `peer`, connected from `ip`, registers `request` at `now`. The record must be a Waku
+    /// peer record signed by `peer` itself. Returns the TTL granted, in seconds: the one asked
+    /// for, cut to [`RegistryConfig::max_granted_ttl`].
+    ///
+    /// # Errors
+    /// The refusal to send back.
+    pub fn register_from(
+        &mut self,
+        peer: PeerId,
+        ip: Option<IpAddr>,
+        request: &Register,
+        now: Instant,
+    ) -> Result<u64, Refusal> {
         let namespace = request.ns.as_deref().unwrap_or_default();
         check_namespace(namespace)?;
         let ttl = request
             .ttl
             .map_or(self.config.default_ttl, Duration::from_secs);
-        let expires = now.checked_add(ttl);
-        let Some(expires) =
-            expires.filter(|_| ttl >= self.config.min_ttl && ttl <= self.config.max_ttl)
-        else {
+        if ttl < self.config.min_ttl || ttl > self.config.max_ttl {
+            return Err(Refusal::new(ResponseStatus::EInvalidTtl, "invalid ttl"));
+        }
+        let ttl = ttl.min(self.config.max_granted_ttl.max(self.config.min_ttl));
+        let Some(expires) = now.checked_add(ttl) else {
             return Err(Refusal::new(ResponseStatus::EInvalidTtl, "invalid ttl"));
         };
+        let ip = ip.map(IpKey::of);
         let envelope = request.signed_peer_record.as_deref().unwrap_or_default();
         match record::open_envelope(envelope) {
             Ok((signer, _)) if signer == peer => {}
@@ -196,6 +256,18 @@ impl Registry {
         self.expire(now);
         let key = (namespace.to_owned(), peer);
         let replaced = self.by_key.get(&key).copied();
+        let same_ip = replaced
+            .and_then(|offset| self.log.get(&offset))
+            .is_some_and(|entry| entry.ip == ip);
+        if let Some(ip) = ip
+            && !same_ip
+            && self.per_ip.get(&ip).copied().unwrap_or(0) >= self.config.max_per_ip
+        {
+            return Err(Refusal::new(
+                ResponseStatus::ENotAuthorized,
+                "too many registrations from this address",
+            ));
+        }
         if replaced.is_none() {
             if self.per_peer.get(&peer).copied().unwrap_or(0) >= self.config.max_per_peer {
                 return Err(Refusal::new(
@@ -217,12 +289,16 @@ impl Registry {
             Entry {
                 namespace: key.0.clone(),
                 peer,
+                ip,
                 record: envelope.to_vec(),
                 expires,
             },
         );
         self.by_key.insert(key, offset);
         *self.per_peer.entry(peer).or_default() += 1;
+        if let Some(ip) = ip {
+            *self.per_ip.entry(ip).or_default() += 1;
+        }
         Ok(ttl.as_secs())
     }
 

@@ -2,6 +2,7 @@
 //! registration every 10 s, doubling after a failure up to 5 min, with a 60 s TTL; lookups every
 //! second while the pool is short of its target (at most 50 such rounds), then every 10 s.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -13,8 +14,55 @@ use crate::registry::MAX_TTL;
 
 /// How many registrations one lookup page asks for.
 pub const LOOKUP_PAGE: u64 = 100;
-/// At most this many follow-up pages per rendezvous point per round (10,000 records).
-pub const MAX_LOOKUP_PAGES: usize = 100;
+/// At most this many follow-up pages per rendezvous point per round (with the first, 500
+/// records, each a signature check).
+pub const MAX_LOOKUP_PAGES: usize = 4;
+/// At most this many records asked for (so signatures checked) per lookup round, over all
+/// points: a page is asked for only while its [`LOOKUP_PAGE`] records fit.
+pub const MAX_ROUND_RECORDS: u64 = 1000;
+/// A discovered record is kept at most this many lookup periods without being seen again,
+/// whatever TTL its point claims (an honest point lists it again every round).
+pub const KEEP_PERIODS: u32 = 6;
+
+/// The verification budget of one lookup round: pages per point and records over all points
+/// (F4: a point that always answers with full pages and a cookie would otherwise be asked
+/// again and again, each page up to [`LOOKUP_PAGE`] signature checks on the caller's loop).
+#[derive(Clone, Debug, Default)]
+pub struct LookupRound {
+    pages: HashMap<PeerId, usize>,
+    records: u64,
+}
+
+impl LookupRound {
+    /// A new round: nothing asked yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a page of [`LOOKUP_PAGE`] records may be asked of `point` (its first, or after a
+    /// full one); if so it is counted. At most `1 +` [`MAX_LOOKUP_PAGES`] pages per point and
+    /// [`MAX_ROUND_RECORDS`] records per round.
+    pub fn ask(&mut self, point: PeerId) -> bool {
+        let pages = self.pages.entry(point).or_default();
+        if *pages > MAX_LOOKUP_PAGES || self.records.saturating_add(LOOKUP_PAGE) > MAX_ROUND_RECORDS
+        {
+            return false;
+        }
+        *pages += 1;
+        self.records = self.records.saturating_add(LOOKUP_PAGE);
+        true
+    }
+
+    /// Records asked for so far this round (the most signatures it can cost).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Pages asked of `point` this round.
+    pub fn pages(&self, point: &PeerId) -> usize {
+        self.pages.get(point).copied().unwrap_or(0)
+    }
+}
 
 /// A period that doubles after each failure up to a cap and returns to its base on success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,17 +203,23 @@ impl Schedule {
     }
 
     /// How long a discovered record is trusted without being seen again: its remaining TTL,
-    /// but at least two lookup periods (so one lost lookup does not empty the pool).
+    /// but at most [`KEEP_PERIODS`] lookup periods (a point's claimed lifetime is not
+    /// honoured past a few rounds) and at least two (so one lost lookup does not empty the
+    /// pool).
     pub fn keep_for(&self, ttl: Duration) -> Duration {
-        ttl.min(MAX_TTL).max(self.slow.saturating_mul(2))
+        ttl.min(MAX_TTL)
+            .min(self.slow.saturating_mul(KEEP_PERIODS))
+            .max(self.slow.saturating_mul(2))
     }
 
-    /// Puts discovered records into `client`'s pool, each kept for [`Schedule::keep_for`] its
-    /// TTL. Records without an address a packet can carry are skipped. Returns the peers new
-    /// to the pool.
+    /// Puts the records `source` listed into `client`'s pool, each kept for
+    /// [`Schedule::keep_for`] its TTL, within the pool's bounds (the pool size, and the share
+    /// one source may bring: [`mix_libp2p::PoolConfig`]). Records without an address a packet
+    /// can carry are skipped. Returns the peers new to the pool.
     pub fn add_records(
         &self,
         client: &mut Client,
+        source: PeerId,
         records: Vec<(MixRecord, Duration)>,
         now: Instant,
     ) -> Vec<PeerId> {
@@ -180,7 +234,7 @@ impl Schedule {
                         .checked_add(self.keep_for(ttl))
                         .or_else(|| now.checked_add(self.keep_for(Duration::ZERO)))
                         .unwrap_or(now);
-                    if client.insert_node_until(node, now, until) {
+                    if client.insert_discovered(node, Some(source), now, until) {
                         added.push(record.peer_id);
                     }
                 }
@@ -241,5 +295,28 @@ mod tests {
         assert!(s.register_due(t0 + Duration::from_secs(10)));
         assert_eq!(s.keep_for(Duration::from_secs(5)), Duration::from_secs(20));
         assert_eq!(s.keep_for(Duration::from_secs(60)), Duration::from_secs(60));
+        // A point's claimed lifetime is cut to six lookup periods.
+        assert_eq!(s.keep_for(MAX_TTL), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_round_asks_a_bounded_number_of_pages() {
+        let mut round = LookupRound::new();
+        let hostile = PeerId::random();
+        let asked = (0..1000).take_while(|_| round.ask(hostile)).count();
+        assert_eq!(asked, 1 + MAX_LOOKUP_PAGES, "pages per point");
+        // Other points share what is left of the round's budget.
+        let mut more = 0;
+        for _ in 0..100 {
+            let point = PeerId::random();
+            while round.ask(point) {
+                more += 1;
+            }
+        }
+        assert_eq!(
+            (asked + more) as u64 * LOOKUP_PAGE,
+            MAX_ROUND_RECORDS,
+            "records per round"
+        );
     }
 }

@@ -322,3 +322,78 @@ fn discovery_pages_with_cookies_and_limits() {
         25
     );
 }
+
+#[test]
+fn one_address_cannot_fill_the_registry_and_granted_ttls_are_short() {
+    // F11: 50 identities from one address, each in 40 namespaces with nwaku's longest TTL,
+    // used to fill the registry for 72 h. Now one address holds 32, one peer 16, and what is
+    // granted lapses within 5 min; a node from another address still registers.
+    let mut registry = Registry::new(RegistryConfig::default());
+    let t0 = Instant::now();
+    let attacker_ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    let mut accepted = 0;
+    let mut granted = Vec::new();
+    for seed in 40..90u8 {
+        let key = keypair(seed);
+        let peer = key.public().to_peer_id();
+        let signed = record(&key).sign(&key).unwrap();
+        for ns in 0..40 {
+            let r = register(&format!("ns/{ns}"), signed.clone(), Some(72 * 3600));
+            if let Ok(ttl) = registry.register_from(peer, Some(attacker_ip), &r, t0) {
+                accepted += 1;
+                granted.push(ttl);
+            }
+        }
+    }
+    assert_eq!(accepted, 32, "per address");
+    assert_eq!(registry.from_ip(attacker_ip), 32);
+    assert!(granted.iter().all(|t| *t == 300), "granted {granted:?}");
+    // One peer from many addresses: 16 namespaces at most.
+    let key = keypair(91);
+    let peer = key.public().to_peer_id();
+    let signed = record(&key).sign(&key).unwrap();
+    let per_peer = (0..40u8)
+        .filter(|i| {
+            let ip = std::net::IpAddr::from([198, 51, 100, *i]);
+            registry
+                .register_from(
+                    peer,
+                    Some(ip),
+                    &register(&format!("p/{i}"), signed.clone(), None),
+                    t0,
+                )
+                .is_ok()
+        })
+        .count();
+    assert_eq!(per_peer, 16);
+    // IPv6: one /64 is one address.
+    let key = keypair(92);
+    let v6_peer = key.public().to_peer_id();
+    let signed = record(&key).sign(&key).unwrap();
+    let first: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+    let same_64: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+    registry
+        .register_from(
+            v6_peer,
+            Some(first),
+            &register("rs/2/mix", signed.clone(), None),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(registry.from_ip(same_64), 1);
+    // An honest node elsewhere still gets in.
+    let honest = keypair(93);
+    let signed = record(&honest).sign(&honest).unwrap();
+    assert_eq!(
+        registry.register_from(
+            honest.public().to_peer_id(),
+            Some("192.0.2.1".parse().unwrap()),
+            &register("rs/2/mix", signed, Some(60)),
+            t0
+        ),
+        Ok(60)
+    );
+    // Everything the attacker holds is gone 5 min later.
+    registry.expire(t0 + Duration::from_secs(300));
+    assert_eq!(registry.from_ip(attacker_ip), 0);
+}

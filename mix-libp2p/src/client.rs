@@ -5,7 +5,7 @@
 //!
 //! The same code runs in the relay's `send` command and in the browser.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
@@ -173,6 +173,10 @@ pub enum ClientError {
     /// An exit == destination request names a node that is not in the pool.
     #[error("the destination {0} is not a known mix node")]
     UnknownDestination(PeerId),
+    /// An exit == destination request names a node this client never routes through
+    /// ([`Client::exclude`], e.g. its gateway, which knows its IP address).
+    #[error("the destination {0} is excluded from this client's paths")]
+    ExcludedDestination(PeerId),
     /// The message does not fit in one packet.
     #[error("the message is too long: at most {max_len} bytes fit with this codec and SURB count")]
     MessageTooLong {
@@ -262,26 +266,50 @@ impl Hops {
     }
 }
 
-/// How the pool keeps itself fresh (MIX.md §11, WAKU.md §5.2).
+/// How the pool keeps itself fresh and bounded (MIX.md §11, WAKU.md §5.2).
+///
+/// Strikes are evidence against a node, and an adversary on a path can manufacture them by
+/// dropping packets (a selective denial of service: honest nodes quarantined, paths drift
+/// towards the adversary's). So a strike is never cheap to cause: a timed-out request spreads one strike
+/// over the distinct nodes on its paths (a 5-node path gives each a fifth), a reply through a
+/// node clears its count, a dial failure counts only for this client's own first hop, and
+/// strikes never hold more than [`PoolConfig::max_quarantined_percent`] of the pool out at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Timed-out requests in a row (with no reply in between) after which a node on their
-    /// paths leaves the pool. A timeout does not strike a node that brought a reply back
-    /// after the timed-out request was sent.
+    /// Strikes (with no reply in between) after which a node leaves the pool. A timed-out
+    /// request adds `1/k` strike to each of the `k` distinct nodes on its paths that did not
+    /// bring a reply back since it was sent; a failed dial of our own first hop adds one.
     pub max_strikes: u32,
     /// How long a removed node is kept out (discovery cannot bring it back sooner).
     pub quarantine: Duration,
+    /// Strikes and dial failures keep at most this share (percent) of the nodes known (pool
+    /// and quarantine together, at least one node) out at once; past it a node keeps its
+    /// strikes but stays in the pool.
+    pub max_quarantined_percent: u8,
+    /// The most discovered (non-static) entries the pool holds; new ones past it are refused.
+    pub max_discovered: usize,
+    /// The most discovered entries one source (a rendezvous point) may have brought into the
+    /// pool; new ones past it are refused, refreshes of its own are not.
+    pub max_per_source: usize,
 }
 
 impl Default for PoolConfig {
-    /// Three strikes; one minute out (the Waku rendezvous record TTL).
+    /// Three strikes; one minute out (the Waku rendezvous record TTL); at most a quarter of
+    /// the nodes out at once; at most 512 discovered nodes, 64 from any one source.
     fn default() -> Self {
         Self {
             max_strikes: 3,
             quarantine: Duration::from_secs(60),
+            max_quarantined_percent: 25,
+            max_discovered: 512,
+            max_per_source: 64,
         }
     }
 }
+
+/// One strike, in the units a node's count is kept in (divisible by every path size up to 6,
+/// so spread strikes stay exact for single-copy paths).
+const STRIKE: u32 = 3600;
 
 /// nwaku warns when its pool holds fewer nodes than this (`minMixPoolSize`).
 pub const MIN_POOL_SIZE: usize = 4;
@@ -294,7 +322,8 @@ pub enum Removal {
     Expired,
     /// It could not be dialed (reported with [`Client::node_failed`]).
     Failed,
-    /// Requests through it timed out [`PoolConfig::max_strikes`] times in a row.
+    /// It collected [`PoolConfig::max_strikes`] strikes without a reply in between (timeouts
+    /// on its paths, failed dials of our own first hop).
     Strikes,
 }
 
@@ -302,7 +331,11 @@ pub enum Removal {
 struct NodeMeta {
     /// When the entry lapses unless refreshed; `None` for static entries.
     expires: Option<Instant>,
+    /// Strikes, in units of [`STRIKE`].
     strikes: u32,
+    /// The source that brought a discovered entry into the pool (counted against
+    /// [`PoolConfig::max_per_source`]).
+    source: Option<PeerId>,
     /// How many requests had been sent when a reply last came back through the node: a
     /// request with a lower id was sent before that reply (0: never).
     replied_at: u64,
@@ -334,6 +367,14 @@ pub struct Client {
     quarantine: HashMap<PeerId, Instant>,
     removed: Vec<(PeerId, Removal)>,
     pool_config: PoolConfig,
+    /// Peers never put on a path, nor picked as a random destination.
+    excluded: BTreeSet<PeerId>,
+    /// Discovered entries in the pool.
+    discovered: usize,
+    /// Discovered entries in the pool, by the source that brought them.
+    per_source: HashMap<PeerId, usize>,
+    /// Our own first hops, until when a failed dial of them is evidence against them.
+    first_hops: HashMap<PeerId, Instant>,
     surbs: HashMap<SurbId, AwaitedSurb>,
     requests: HashMap<RequestId, PendingRequest>,
     next_id: u64,
@@ -395,6 +436,10 @@ impl Client {
             quarantine: HashMap::new(),
             removed: Vec::new(),
             pool_config: PoolConfig::default(),
+            excluded: BTreeSet::new(),
+            discovered: 0,
+            per_source: HashMap::new(),
+            first_hops: HashMap::new(),
             surbs: HashMap::new(),
             requests: HashMap::new(),
             next_id: 0,
@@ -442,7 +487,12 @@ impl Client {
     /// added.
     pub fn insert_node(&mut self, node: MixNode) {
         if node.peer_id != self.me.peer_id {
-            self.meta.entry(node.peer_id).or_default().expires = None;
+            if self.pool.contains_key(&node.peer_id) {
+                self.unaccount(&node.peer_id);
+            }
+            let meta = self.meta.entry(node.peer_id).or_default();
+            meta.expires = None;
+            meta.source = None;
             self.quarantine.remove(&node.peer_id);
             self.pool.insert(node.peer_id, node);
         }
@@ -450,8 +500,23 @@ impl Client {
 
     /// Adds or refreshes a discovered entry that lapses at `expires` unless refreshed again.
     /// A node in quarantine (removed less than [`PoolConfig::quarantine`] ago) is not taken
-    /// back, nor is the client itself. Returns whether the node is new to the pool.
+    /// back, nor is the client itself, nor a new one past [`PoolConfig::max_discovered`].
+    /// Returns whether the node is new to the pool.
     pub fn insert_node_until(&mut self, node: MixNode, now: Instant, expires: Instant) -> bool {
+        self.insert_discovered(node, None, now, expires)
+    }
+
+    /// As [`Client::insert_node_until`], for a node that `source` (the rendezvous point that
+    /// listed it) brought: a node new to the pool is also refused once `source` brought
+    /// [`PoolConfig::max_per_source`] of the entries held, so fresh identities from one point
+    /// can neither grow the pool without bound nor fill it. A refresh keeps the first source.
+    pub fn insert_discovered(
+        &mut self,
+        node: MixNode,
+        source: Option<PeerId>,
+        now: Instant,
+        expires: Instant,
+    ) -> bool {
         if node.peer_id == self.me.peer_id {
             return false;
         }
@@ -461,13 +526,70 @@ impl Client {
             }
             self.quarantine.remove(&node.peer_id);
         }
-        let meta = self.meta.entry(node.peer_id).or_default();
-        // A static entry stays static.
-        if self.pool.contains_key(&node.peer_id) && meta.expires.is_none() {
+        if let Some(meta) = self.meta.get_mut(&node.peer_id)
+            && self.pool.contains_key(&node.peer_id)
+        {
+            // A static entry stays static; a discovered one is refreshed.
+            if meta.expires.is_some() {
+                meta.expires = Some(expires);
+                self.pool.insert(node.peer_id, node);
+            }
             return false;
         }
+        if self.discovered >= self.pool_config.max_discovered {
+            return false;
+        }
+        if let Some(source) = source
+            && self.per_source.get(&source).copied().unwrap_or(0) >= self.pool_config.max_per_source
+        {
+            return false;
+        }
+        let meta = self.meta.entry(node.peer_id).or_default();
         meta.expires = Some(expires);
-        self.pool.insert(node.peer_id, node).is_none()
+        meta.source = source;
+        self.discovered += 1;
+        if let Some(source) = source {
+            *self.per_source.entry(source).or_default() += 1;
+        }
+        self.pool.insert(node.peer_id, node);
+        true
+    }
+
+    /// How many discovered entries in the pool `source` brought.
+    pub fn from_source(&self, source: &PeerId) -> usize {
+        self.per_source.get(source).copied().unwrap_or(0)
+    }
+
+    /// Takes a pool entry out of the discovered counts (before it is removed or made static).
+    fn unaccount(&mut self, peer: &PeerId) {
+        let Some(meta) = self.meta.get(peer) else {
+            return;
+        };
+        if meta.expires.is_none() {
+            return;
+        }
+        self.discovered = self.discovered.saturating_sub(1);
+        if let Some(source) = meta.source
+            && let Some(n) = self.per_source.get_mut(&source)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&source);
+            }
+        }
+    }
+
+    /// Never routes through `peer` again: it is not an intermediate, exit or return hop of any
+    /// path, nor a random destination, and naming it as the destination fails with
+    /// [`ClientError::ExcludedDestination`]. A browser excludes its gateway, which knows its
+    /// IP address and relays every reply to it (MIX.md §11 leaves this to the sender).
+    pub fn exclude(&mut self, peer: PeerId) {
+        self.excluded.insert(peer);
+    }
+
+    /// Whether [`Client::exclude`] named `peer`.
+    pub fn is_excluded(&self, peer: &PeerId) -> bool {
+        self.excluded.contains(peer)
     }
 
     /// Puts a static entry back after its quarantine (nothing happens before it ends, or if
@@ -484,14 +606,59 @@ impl Client {
 
     /// Removes a pool entry; `true` if it was there.
     pub fn remove_node(&mut self, peer: &PeerId) -> bool {
+        if self.pool.contains_key(peer) {
+            self.unaccount(peer);
+        }
         self.meta.remove(peer);
         self.pool.remove(peer).is_some()
     }
 
-    /// `peer` failed (it could not be dialed): it leaves the pool and stays out for
-    /// [`PoolConfig::quarantine`]. Returns whether it was in the pool.
+    /// `peer` failed on evidence the caller trusts fully: it leaves the pool at once and
+    /// stays out for [`PoolConfig::quarantine`]. Returns whether it was in the pool.
+    ///
+    /// Not for dial failures a third party can cause (a relay dials the next hops packets
+    /// name, at the addresses they name): report those with [`Client::first_hop_failed`].
     pub fn node_failed(&mut self, peer: &PeerId, now: Instant) -> bool {
         self.evict(*peer, now, Removal::Failed)
+    }
+
+    /// A dial of `peer` failed. It counts as one strike only if `peer` is the first hop of a
+    /// request this client sent within that request's timeout (we dialed it at the pool's
+    /// addresses); a failed dial for anyone else's packet (a relay forwarding to a next hop
+    /// at an address the packet names) is no evidence against the pool's entry. Each send
+    /// counts once. Returns whether the node left the pool.
+    pub fn first_hop_failed(&mut self, peer: &PeerId, now: Instant) -> bool {
+        if self
+            .first_hops
+            .remove(peer)
+            .is_none_or(|until| until <= now)
+        {
+            return false;
+        }
+        self.strike(*peer, STRIKE, now)
+    }
+
+    /// Adds `weight` strike units to `peer`; evicts it at [`PoolConfig::max_strikes`] while
+    /// the quarantine has room. Returns whether it left the pool.
+    fn strike(&mut self, peer: PeerId, weight: u32, now: Instant) -> bool {
+        let max = self.pool_config.max_strikes.saturating_mul(STRIKE);
+        let out = self.meta.get_mut(&peer).is_some_and(|meta| {
+            meta.strikes = meta.strikes.saturating_add(weight);
+            meta.strikes >= max
+        });
+        if !out || !self.pool.contains_key(&peer) {
+            return false;
+        }
+        let held = self.quarantine.values().filter(|t| **t > now).count();
+        let known = self.pool.len().saturating_add(held);
+        let cap = (known.saturating_mul(usize::from(self.pool_config.max_quarantined_percent))
+            / 100)
+            .max(1);
+        if held >= cap {
+            tracing::debug!(%peer, held, cap, "strikes enough to quarantine, but the quarantine is full");
+            return false;
+        }
+        self.evict(peer, now, Removal::Strikes)
     }
 
     fn evict(&mut self, peer: PeerId, now: Instant, why: Removal) -> bool {
@@ -540,7 +707,12 @@ impl Client {
     /// A pool node chosen uniformly at random (e.g. an exit == destination service node), or
     /// `None` with an empty pool.
     pub fn random_node<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> Option<&MixNode> {
-        self.pool.values().nth(uniform(rng, self.pool.len()))
+        let usable: Vec<&MixNode> = self
+            .pool
+            .values()
+            .filter(|n| !self.excluded.contains(&n.peer_id))
+            .collect();
+        usable.get(uniform(rng, usable.len())).copied()
     }
 
     /// The pool.
@@ -657,6 +829,7 @@ impl Client {
             let hold = self
                 .hold
                 .map_or(Duration::ZERO, |mean| sample_sender_hold(mean, rng));
+            self.first_hops.insert(copy.hops[0].peer_id, deadline);
             outgoing.push(Outgoing {
                 peer: copy.hops[0].peer_id,
                 addresses: copy.hops[0].addresses.clone(),
@@ -711,7 +884,8 @@ impl Client {
             .collect())
     }
 
-    /// Path choice (MIX.md §11): uniform, non-repeating, never through the destination.
+    /// Path choice (MIX.md §11): uniform, non-repeating, never through the destination nor
+    /// an excluded peer.
     fn plan<R: CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
@@ -720,6 +894,9 @@ impl Client {
     ) -> Result<Vec<CopyPlan>, ClientError> {
         let (exit, dest_peer) = match destination {
             Destination::ExitIsDestination(peer) => {
+                if self.excluded.contains(peer) {
+                    return Err(ClientError::ExcludedDestination(*peer));
+                }
                 let node = self
                     .pool
                     .get(peer)
@@ -732,7 +909,7 @@ impl Client {
         let candidates: Vec<&MixNode> = self
             .pool
             .values()
-            .filter(|n| Some(n.peer_id) != dest_peer)
+            .filter(|n| Some(n.peer_id) != dest_peer && !self.excluded.contains(&n.peer_id))
             .collect();
         let per_copy = if exit.is_some() { 2 } else { 3 };
         if candidates.len() < per_copy {
@@ -783,7 +960,11 @@ impl Client {
                     let allowed: Vec<&MixNode> = self
                         .pool
                         .values()
-                        .filter(|n| n.peer_id != exit_node.peer_id && Some(n.peer_id) != dest_peer)
+                        .filter(|n| {
+                            n.peer_id != exit_node.peer_id
+                                && Some(n.peer_id) != dest_peer
+                                && !self.excluded.contains(&n.peer_id)
+                        })
                         .collect();
                     if allowed.len() < 2 {
                         return Err(ClientError::NoRoute {
@@ -861,12 +1042,15 @@ impl Client {
     }
 
     /// The requests whose timeout has passed at `now` (each is forgotten: answer its caller
-    /// with [`ClientError::Timeout`]). Every pool node on a timed-out request's paths gets a
-    /// strike, unless a reply came back through it after the request was sent;
-    /// [`PoolConfig::max_strikes`] in a row remove it. So when one relay dies, the requests in
-    /// flight through it, which time out together, strike the dead relay but not the live
-    /// ones on their paths that kept answering other requests.
+    /// with [`ClientError::Timeout`]). A timed-out request spreads one strike over the `k`
+    /// distinct pool nodes on its paths (`1/k` each), skipping those that brought a reply back
+    /// after it was sent; [`PoolConfig::max_strikes`] strikes remove a node. So when one relay
+    /// dies, the requests in flight through it strike the dead relay but not the live ones on
+    /// their paths that kept answering; and a relay that drops packets to frame an honest
+    /// node on its paths takes the same share of blame, while the honest node needs
+    /// `max_strikes · k` timeouts in a row, with no reply through it in between, to leave.
     pub fn expire(&mut self, now: Instant) -> Vec<RequestId> {
+        self.first_hops.retain(|_, until| *until > now);
         let mut expired: Vec<RequestId> = self
             .requests
             .iter()
@@ -877,18 +1061,16 @@ impl Client {
         for id in &expired {
             if let Some(pending) = self.requests.get(id) {
                 let path = pending.path.clone();
+                let k = u32::try_from(path.len()).unwrap_or(u32::MAX).max(1);
+                let weight = (STRIKE / k).max(1);
                 for peer in path {
-                    let max = self.pool_config.max_strikes;
-                    let out = self.meta.get_mut(&peer).is_some_and(|meta| {
-                        if meta.replied_at > id.0 {
-                            // It answered since this request left: not the failing node.
-                            return false;
-                        }
-                        meta.strikes += 1;
-                        meta.strikes >= max
-                    });
-                    if out {
-                        self.evict(peer, now, Removal::Strikes);
+                    // A node that answered since this request left is not the failing one.
+                    let suspect = self
+                        .meta
+                        .get(&peer)
+                        .is_some_and(|meta| meta.replied_at <= id.0);
+                    if suspect {
+                        self.strike(peer, weight, now);
                     }
                 }
             }

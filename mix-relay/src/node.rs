@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, noise, ping, relay, tcp, yamux};
 use mix_core::{Delay, DelayStrategy, Format, NodePublicKey, PACKET_LEN, ReplayConfig, Surb};
-use mix_discovery::{LOOKUP_PAGE, MAX_LOOKUP_PAGES, MixRecord, RegistryConfig, Schedule};
+use mix_discovery::{LOOKUP_PAGE, LookupRound, MixRecord, RegistryConfig, Schedule};
 use mix_libp2p::Instant;
 
 use crate::mismatch::MismatchWarnings;
@@ -1018,7 +1018,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             registering: 0,
             registered_any: false,
             lookups: 0,
-            pages: 0,
+            round: LookupRound::new(),
             static_nodes,
             below_minimum: false,
             looked_up: false,
@@ -1163,8 +1163,8 @@ struct Discovery {
     registered_any: bool,
     /// Lookups of the current round not answered yet.
     lookups: usize,
-    /// Follow-up pages asked for in the current round.
-    pages: usize,
+    /// The pages asked for in the current round (its verification budget).
+    round: LookupRound,
     /// `--mixnode` entries, put back after a quarantine.
     static_nodes: Vec<MixNode>,
     /// Whether we last warned that the pool is too small.
@@ -1624,15 +1624,17 @@ impl Node {
             .behaviour_mut()
             .rendezvous
             .discover_locally(&namespace);
-        self.add_records(local, now);
+        self.add_records(self.peer_id, local, now);
         let d = &mut self.discovery;
         let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
         d.lookups = 0;
-        d.pages = 0;
+        d.round = LookupRound::new();
         let points = d.points.iter().copied().sample(&mut self.rng, LOOKUP_AT);
         for point in points {
-            rendezvous.discover(point, &d.namespace, LOOKUP_PAGE, None);
-            d.lookups += 1;
+            if d.round.ask(point) {
+                rendezvous.discover(point, &d.namespace, LOOKUP_PAGE, None);
+                d.lookups += 1;
+            }
         }
         if d.lookups == 0 {
             // Nobody to ask: this round is as done as it gets.
@@ -1671,9 +1673,10 @@ impl Node {
                 for _ in 0..records.len() {
                     self.metrics.discovery_event("record_found");
                 }
-                self.add_records(records, now);
-                if full && self.discovery.pages < MAX_LOOKUP_PAGES * LOOKUP_AT {
-                    self.discovery.pages += 1;
+                self.add_records(peer, records, now);
+                // Another page only within the round's budget (pages per point, records in
+                // all): a point that always answers full pages cannot hold the loop.
+                if full && self.discovery.round.ask(peer) {
                     let namespace = self.discovery.namespace.clone();
                     self.swarm.behaviour_mut().rendezvous.discover(
                         peer,
@@ -1706,12 +1709,12 @@ impl Node {
         }
     }
 
-    /// Puts discovered records into the pool.
-    fn add_records(&mut self, records: Vec<(MixRecord, Duration)>, now: Instant) {
+    /// Puts the records `source` listed into the pool (within the pool's bounds).
+    fn add_records(&mut self, source: PeerId, records: Vec<(MixRecord, Duration)>, now: Instant) {
         let added = self
             .discovery
             .schedule
-            .add_records(&mut self.client, records, now);
+            .add_records(&mut self.client, source, records, now);
         if !added.is_empty() {
             tracing::info!(
                 new = added.len(),
@@ -1790,8 +1793,11 @@ impl Node {
                     self.dials.failed(peer, Instant::now());
                     self.metrics.set_pending_dials(self.dials.pending());
                 }
+                // Only a failed dial of our own first hop counts against a pool entry, as one
+                // strike: the next hops of forwarded packets are dialed at addresses the
+                // packets name, so anyone could fail them (F10).
                 if reason == mix_libp2p::SendFailure::Dial
-                    && self.client.node_failed(&peer, Instant::now())
+                    && self.client.first_hop_failed(&peer, Instant::now())
                 {
                     self.note_pool_changes();
                 }

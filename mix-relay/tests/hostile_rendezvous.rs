@@ -6,21 +6,29 @@
 //! the fix, `now + ttl` panicked and the relay's only task died), and pages far longer than
 //! asked (thousands of signed records, each a signature check on the relay's event loop).
 //! The relay must stay up, bound what it takes, and keep serving honest traffic.
+//!
+//! F4: every answer carries fresh identities, and full pages with a cookie ask for more. The
+//! relay asks one point for at most `1 + MAX_LOOKUP_PAGES` pages a round, lets that point
+//! bring at most `PoolConfig::max_per_source` nodes into its pool, and forgets them within
+//! `KEEP_PERIODS` lookup periods once the point stops listing them (not after 72 h).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, StreamProtocol, identify, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, identify, noise, tcp, yamux};
 use mix_core::NodeSecretKey;
 use mix_discovery::proto::{
     DiscoverResponse, Message, MessageType, Register, RegisterResponse, ResponseStatus,
 };
-use mix_discovery::{LOOKUP_PAGE, MAX_TTL, MixRecord};
-use mix_libp2p::SendOptions;
+use mix_discovery::{KEEP_PERIODS, LOOKUP_PAGE, MAX_LOOKUP_PAGES, MAX_TTL, MixRecord};
+use mix_libp2p::{PoolConfig, SendOptions};
 use mix_relay::cli::{TestnetArgs, start_testnet};
 use mix_relay::node::DiscoverySettings;
 use mix_relay::waku::WakuMessage;
@@ -34,8 +42,9 @@ struct Attacker {
     rendezvous: request_response::Behaviour<mix_discovery::Codec>,
 }
 
-/// A signed mix record of a fresh throwaway identity (secp256k1, so it fits a packet address).
-fn throwaway_record(seq: u64) -> Vec<u8> {
+/// A signed mix record of a fresh throwaway identity (secp256k1, so it fits a packet address),
+/// and that identity.
+fn throwaway_record(seq: u64) -> (Vec<u8>, PeerId) {
     let key = Keypair::generate_secp256k1();
     let mix_key = NodeSecretKey::generate(&mut rand::rng()).public_key();
     let record = MixRecord {
@@ -44,28 +53,52 @@ fn throwaway_record(seq: u64) -> Vec<u8> {
         addrs: vec!["/ip4/127.0.0.1/tcp/9".parse().unwrap()],
         mix_key,
     };
-    record.sign(&key).unwrap()
+    (record.sign(&key).unwrap(), key.public().to_peer_id())
 }
 
-/// The registrations every answer carries: one with `ttl = u64::MAX` first, then `extra` more
-/// with lifetimes just below it, each from a fresh identity.
-fn hostile_page(extra: usize) -> Vec<Register> {
-    (0..=extra as u64)
-        .map(|i| Register {
-            ns: None,
-            signed_peer_record: Some(throwaway_record(1 + i)),
-            ttl: Some(u64::MAX - i),
+/// `pages` answers, each with one registration of `ttl = u64::MAX` first, then `extra` more
+/// with lifetimes just below it, every one from a fresh identity; and those identities.
+fn hostile_pages(pages: usize, extra: usize) -> (Vec<Vec<Register>>, HashSet<PeerId>) {
+    let mut ids = HashSet::new();
+    let pages = (0..pages)
+        .map(|_| {
+            (0..=extra as u64)
+                .map(|i| {
+                    let (record, peer) = throwaway_record(1 + i);
+                    ids.insert(peer);
+                    Register {
+                        ns: None,
+                        signed_peer_record: Some(record),
+                        ttl: Some(u64::MAX - i),
+                    }
+                })
+                .collect()
         })
-        .collect()
+        .collect();
+    (pages, ids)
 }
 
-/// Starts the attacker, dials `target` and answers every lookup on the connection with
-/// `registrations` (and a cookie, so the relay asks for the next page), and every registration
-/// with an OK of `ttl = u64::MAX`. Returns the number of lookups answered, as it goes.
+/// What the fake point saw: lookups answered, and the longest run of pages one round asked
+/// for (a lookup without a cookie starts a round).
+#[derive(Default)]
+struct Seen {
+    answered: AtomicUsize,
+    run: AtomicUsize,
+    longest_run: AtomicUsize,
+}
+
+/// Starts the attacker, dials `target` and answers every lookup on the connection with the
+/// next of `pages` (and a cookie, so the relay asks for the next page), and every registration
+/// with an OK of `ttl = u64::MAX`. Returns the number of lookups answered, as it goes, what it
+/// saw, and its task (abort it to take the point away).
 fn fake_rendezvous_point(
     target: Multiaddr,
-    registrations: Vec<Register>,
-) -> tokio::sync::watch::Receiver<usize> {
+    pages: Vec<Vec<Register>>,
+) -> (
+    tokio::sync::watch::Receiver<usize>,
+    Arc<Seen>,
+    tokio::task::JoinHandle<()>,
+) {
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(Keypair::generate_secp256k1())
         .with_tokio()
         .with_tcp(
@@ -92,16 +125,21 @@ fn fake_rendezvous_point(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     swarm.dial(target).unwrap();
-    let page = Message {
-        r#type: Some(MessageType::DiscoverResponse as i32),
-        discover_response: Some(DiscoverResponse {
-            registrations,
-            cookie: Some(b"next page, forever".to_vec()),
-            status: Some(ResponseStatus::Ok as i32),
-            status_text: None,
-        }),
-        ..Message::default()
-    };
+    let pages: Vec<Message> = pages
+        .into_iter()
+        .map(|registrations| Message {
+            r#type: Some(MessageType::DiscoverResponse as i32),
+            discover_response: Some(DiscoverResponse {
+                registrations,
+                cookie: Some(b"next page, forever".to_vec()),
+                status: Some(ResponseStatus::Ok as i32),
+                status_text: None,
+            }),
+            ..Message::default()
+        })
+        .collect();
+    let seen = Arc::new(Seen::default());
+    let seen_in = seen.clone();
     let registered = Message {
         r#type: Some(MessageType::RegisterResponse as i32),
         register_response: Some(RegisterResponse {
@@ -112,7 +150,8 @@ fn fake_rendezvous_point(
         ..Message::default()
     };
     let (answered_tx, answered) = tokio::sync::watch::channel(0usize);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        let mut next = 0usize;
         loop {
             if let SwarmEvent::Behaviour(AttackerEvent::Rendezvous(
                 request_response::Event::Message {
@@ -125,8 +164,16 @@ fn fake_rendezvous_point(
             )) = swarm.select_next_some().await
             {
                 let lookup = request.discover.is_some();
-                let answer = if lookup {
-                    page.clone()
+                let answer = if let Some(discover) = &request.discover {
+                    let run = if discover.cookie.is_none() {
+                        seen_in.run.store(1, Ordering::SeqCst);
+                        1
+                    } else {
+                        seen_in.run.fetch_add(1, Ordering::SeqCst) + 1
+                    };
+                    seen_in.longest_run.fetch_max(run, Ordering::SeqCst);
+                    next += 1;
+                    pages[next % pages.len()].clone()
                 } else {
                     registered.clone()
                 };
@@ -137,12 +184,13 @@ fn fake_rendezvous_point(
                     .is_ok()
                     && lookup
                 {
+                    seen_in.answered.fetch_add(1, Ordering::SeqCst);
                     answered_tx.send_modify(|n| *n += 1);
                 }
             }
         }
     });
-    answered
+    (answered, seen, task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,10 +210,12 @@ async fn a_fake_rendezvous_point_with_u64_max_ttls_and_oversized_pages_does_not_
         + victim.metrics().discovery_count("record_rejected");
     let attack_started = tokio::time::Instant::now();
 
-    // Ten times the page the relay asks for, each with a lifetime near u64::MAX seconds.
+    // Ten times the page the relay asks for, each with a lifetime near u64::MAX seconds, and
+    // fresh identities in every answer.
     let page = usize::try_from(LOOKUP_PAGE).unwrap();
-    let registrations = hostile_page(page * 10);
-    let mut answered = fake_rendezvous_point(victim.info().addrs[0].clone(), registrations);
+    let (pages, hostile_ids) = hostile_pages(3, page * 10);
+    let (mut answered, seen, attacker) =
+        fake_rendezvous_point(victim.info().addrs[0].clone(), pages);
 
     // Lookups are answered (so the hostile records were read) ...
     tokio::time::timeout(Duration::from_secs(30), answered.wait_for(|n| *n >= 3))
@@ -201,6 +251,53 @@ async fn a_fake_rendezvous_point_with_u64_max_ttls_and_oversized_pages_does_not_
         "the fake point answered {pages} lookups with {} records each; the relay read {read} (MAX_TTL {MAX_TTL:?})",
         page * 10 + 1
     );
+
+    // F4 bounds: pages per round from one point, the point's share of the pool, the pool.
+    // Let a few more rounds run first, each with fresh identities on offer.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let longest_run = seen.longest_run.load(Ordering::SeqCst);
+    assert!(
+        longest_run <= 1 + MAX_LOOKUP_PAGES,
+        "one round asked the point for {longest_run} pages"
+    );
+    let pool = victim.pool().await.unwrap();
+    let hostile_in_pool = pool
+        .iter()
+        .filter(|n| hostile_ids.contains(&n.peer_id))
+        .count();
+    let honest_in_pool = pool.len() - hostile_in_pool;
+    let cap = PoolConfig::default().max_per_source;
+    eprintln!(
+        "after {} lookups ({} distinct identities offered, {longest_run} pages in a round at most): \
+         pool {} = {honest_in_pool} honest + {hostile_in_pool} from the fake point (cap {cap})",
+        seen.answered.load(Ordering::SeqCst),
+        hostile_ids.len(),
+        pool.len()
+    );
+    assert!(hostile_in_pool > 0, "the hostile records reached the pool");
+    assert!(
+        hostile_in_pool <= cap,
+        "the fake point brought {hostile_in_pool} nodes, more than its share {cap}"
+    );
+    assert!(pool.len() <= cap + 4, "the pool grew to {}", pool.len());
+
+    // The point goes away: what it listed (with lifetimes near u64::MAX seconds) leaves the
+    // pool within KEEP_PERIODS lookup periods (1 s in the test schedule), not in 72 h.
+    attacker.abort();
+    let gone_by = Duration::from_secs(u64::from(KEEP_PERIODS) + 4);
+    let deadline = tokio::time::Instant::now() + gone_by;
+    let left = loop {
+        let pool = victim.pool().await.unwrap();
+        let left = pool
+            .iter()
+            .filter(|n| hostile_ids.contains(&n.peer_id))
+            .count();
+        if left == 0 || tokio::time::Instant::now() >= deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(left, 0, "hostile records outlived {gone_by:?}");
 
     // Honest traffic: a sender that knows only the victim (the testnet's rendezvous hub) finds
     // the others through it and lightpushes with the victim as the exit.

@@ -158,6 +158,7 @@ impl From<ClientError> for MixError {
         let code = match e {
             ClientError::NoRoute { .. } => Code::NoRoute,
             ClientError::UnknownDestination(_) => Code::UnknownDestination,
+            ClientError::ExcludedDestination(_) => Code::InvalidOptions,
             ClientError::MessageTooLong { max_len } => {
                 return Self::too_large("message", max_len);
             }

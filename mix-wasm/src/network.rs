@@ -705,7 +705,10 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         .with(Protocol::P2pCircuit)
         .with(Protocol::P2p(me));
     let static_nodes = pool.clone();
-    let sender = Sender::new(rng()?, me, circuit.clone(), pool)?;
+    let mut sender = Sender::new(rng()?, me, circuit.clone(), pool)?;
+    // The gateway knows our IP and relays every reply to us: never on our paths, never the
+    // exit (F9), even when it is in the pool or lists itself.
+    sender.client_mut().exclude(gateway);
     let (commands, commands_rx) = mpsc::unbounded();
     let shared = Rc::new(Shared {
         commands,
@@ -1244,7 +1247,7 @@ impl Driver {
                 }
                 let added = d
                     .schedule
-                    .add_records(self.sender.client_mut(), records, now);
+                    .add_records(self.sender.client_mut(), peer, records, now);
                 self.added.extend(added);
                 if full && d.pages < mix_discovery::MAX_LOOKUP_PAGES {
                     d.pages += 1;
@@ -1476,10 +1479,13 @@ impl Driver {
                 frames,
                 reason,
             } => {
-                // A node that cannot be dialed leaves the pool for a while (a fixed one comes
-                // back after its quarantine, a discovered one when a lookup lists it again).
+                // A first hop of ours that cannot be dialed gets a strike; three leave it out of
+                // the pool for a while (a fixed one comes back after its quarantine, a
+                // discovered one when a lookup lists it again).
                 if reason == SendFailure::Dial {
-                    self.sender.client_mut().node_failed(&peer, Instant::now());
+                    self.sender
+                        .client_mut()
+                        .first_hop_failed(&peer, Instant::now());
                 }
                 let mut failed = Vec::new();
                 if let Some(queue) = self.first_hops.get_mut(&peer) {

@@ -380,11 +380,15 @@ pub(crate) fn now_ms() -> u64 {
     ms
 }
 
-/// The current time in Unix nanoseconds, as Waku timestamps are.
+/// The current time in Unix nanoseconds, as Waku timestamps are, rounded down to the whole
+/// second: a timestamp is public on the Waku network, and at ms precision its offset from the
+/// arrival time (nearly constant with 0-2 ms hops) is a clock-skew fingerprint that links one
+/// client's messages across requests and sessions (audit F18). Apps that need more precision
+/// set `timestamp` themselves.
 pub(crate) fn now_ns() -> i64 {
-    i64::try_from(now_ms())
+    i64::try_from(now_ms() / 1000)
         .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000)
+        .saturating_mul(1_000_000_000)
 }
 
 /// A Rust value as a plain JS object (maps as objects, bytes as `Uint8Array`).

@@ -452,6 +452,22 @@ fn is_libp2p_path(path: &str) -> bool {
     path == WEBTRANSPORT_PATH && query.split('&').any(|q| q == WEBTRANSPORT_QUERY)
 }
 
+/// A WebTransport address as [`parse_for_fuzzing`] reports it: its socket, its SHA-256
+/// certhash digests (deduplicated), its peer.
+#[doc(hidden)]
+pub type ParsedForFuzzing = (SocketAddr, Vec<[u8; 32]>, Option<PeerId>);
+
+/// What the transport reads from untrusted input, for the fuzz target
+/// (`fuzz/fuzz_targets/webtransport_addr.rs`): whether `path` is the libp2p session path, and
+/// `addr` parsed as a WebTransport address.
+///
+/// Only for the fuzz targets: not part of the API.
+#[doc(hidden)]
+pub fn parse_for_fuzzing(path: &str, addr: &Multiaddr) -> (bool, Option<ParsedForFuzzing>) {
+    let parsed = WebTransportAddr::parse(addr).map(|a| (a.socket, a.sha256_digests(), a.peer));
+    (is_libp2p_path(path), parsed)
+}
+
 impl futures::Stream for Listener {
     type Item = TransportEvent<Upgrade, Error>;
 

@@ -1,8 +1,11 @@
 // A small dapp: publish a Waku message with lightpush through the mix network.
 //
-// - the pool (mix nodes and their keys) comes from a pool file: `?pool=<url>`, default
-//   `pool.json` next to the page (as `mix-relay testnet --pool-file` writes it);
-// - the gateway is `?bootstrap=<ws multiaddr>`, default the pool's first WebSocket address;
+// - the pool (mix nodes and their keys) comes from a pool file: `pool.json` next to the page
+//   (as `mix-relay testnet --pool-file` writes it), or `?pool=<url>` on the same origin;
+// - the gateway is the pool's first WebSocket address, or `?bootstrap=<ws multiaddr>`;
+// - the pool and the gateway are trust anchors: a crafted link that picks them routes the user
+//   through the attacker's nodes. So a pool on another origin, or a gateway from the link, is
+//   used only once the user confirms it (audit F19); apps should not take them from URLs at all.
 // - the message is encoded by js-waku's own encoder and sent with the js-waku–shaped adapter.
 import { createEncoder, utils } from '@waku/sdk'
 import { initAsync, MixClient, MixError } from '@mix-rs/mix'
@@ -43,7 +46,27 @@ function describe (err: unknown): string {
 }
 
 const params = new URLSearchParams(location.search)
-ui.poolUrl.value = params.get('pool') ?? new URL('pool.json', location.href).href
+
+/** A trust anchor from the link, if the user confirms it (`null` otherwise). */
+function confirmed (what: string, value: string | null): string | null {
+  if (value === null) return null
+  const ok = confirm(`This link asks to use ${what}:\n\n${value}\n\nWhoever controls it can see what you send and to whom. Use it only if you trust it.`)
+  return ok ? value : null
+}
+
+function linkedPool (): string | null {
+  const value = params.get('pool')
+  if (value === null) return null
+  let url: URL
+  try {
+    url = new URL(value, location.href)
+  } catch {
+    return null
+  }
+  return url.origin === location.origin ? url.href : confirmed('the mix node pool at', url.href)
+}
+
+ui.poolUrl.value = linkedPool() ?? new URL('pool.json', location.href).href
 if (params.has('topic')) ui.contentTopic.value = params.get('topic') ?? ''
 
 let pool: PoolFile | undefined
@@ -60,7 +83,7 @@ async function loadPool (): Promise<PoolFile> {
   if (!Array.isArray(p.nodes) || p.nodes.length === 0) throw new Error('the pool file has no nodes')
   pool = p
   if (ui.bootstrap.value === '') {
-    ui.bootstrap.value = params.get('bootstrap') ?? p.nodes.flatMap((n) => n.multiaddrs).find((a) => a.includes('/ws/')) ?? ''
+    ui.bootstrap.value = confirmed('the gateway relay', params.get('bootstrap')) ?? p.nodes.flatMap((n) => n.multiaddrs).find((a) => a.includes('/ws/')) ?? ''
   }
   log(`pool: ${p.nodes.length} mix nodes, cluster ${p.cluster_id ?? 2}, shards ${JSON.stringify(p.shards ?? [0])}`)
   return p
