@@ -342,7 +342,7 @@ fn the_sans_io_client_builds_and_refuses_foreign_packets() {
     set(&o, "peerId", me);
     set(&o, "address", format!("{gateway_tcp}/p2p-circuit/p2p/{me}"));
     set(&o, "mixnodes", get(&opts, "mixnodes"));
-    let mut sphinx = SphinxClient::new(o.into())
+    let mut sphinx = SphinxClient::new(o.clone().into())
         .map_err(|e| e.to_string())
         .unwrap();
     assert_eq!(sphinx.mix_public_key().len(), 64);
