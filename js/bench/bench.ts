@@ -1,8 +1,10 @@
 // Benchmark of the built package in headless Chromium against a running testnet:
 // N (MIX_BENCH_N, default 100) sequential lightpushes through the mixnet, timed in the page.
 // Prints plain lines: e2e latency p50/p95/p99/max, stats().buildMs and openMs p50/p99, and the
-// raw and gzip sizes of js/wasm/mix_wasm_bg.wasm (and js/wasm-core/ if built). No asserts on
-// timings; exits non-zero only if a request fails.
+// raw and gzip sizes of js/wasm/mix_wasm_bg.wasm (and js/wasm-core/ if built), and the sans-IO
+// build time of a lightpush request with 1 SURB in each wire format (lip183, v039). The
+// e2e client uses the pool file's format. No asserts on timings; exits non-zero only if a
+// request fails. MIX_BENCH_N=0 runs the sans-IO part only.
 //
 //   MIX_POOL_FILE=/tmp/pool.json npm run bench
 import { existsSync, readFileSync } from 'node:fs'
@@ -35,7 +37,7 @@ function sizes (dir: string, label: string): void {
 }
 
 async function main (): Promise<void> {
-  if (!Number.isSafeInteger(N) || N < 1) throw new Error(`MIX_BENCH_N must be a positive integer, is ${process.env.MIX_BENCH_N}`)
+  if (!Number.isSafeInteger(N) || N < 0) throw new Error(`MIX_BENCH_N must be an integer ≥ 0, is ${process.env.MIX_BENCH_N}`)
   const pool = loadPool()
   const coreBuilt = existsSync(path.join(WASM_CORE_DIR, 'mix_wasm_bg.wasm'))
   const h = await startHarness([['harness', 'native'], ['worker', 'native']],
@@ -44,8 +46,9 @@ async function main (): Promise<void> {
   try {
     const tp = await openPage(h.browser, `${h.server.url}/pages/harness.html`, 'globalThis.mixTest !== undefined')
     await call(tp, 'init')
-    const created = await call<{ id: number; createMs: number }>(tp, 'create', clientOptions(pool))
-    console.log(`bench: ${N} sequential lightpushes, ${pool.nodes.length}-node testnet, Chromium headless`)
+    const formatOption = pool.format === undefined ? {} : { format: pool.format }
+    const created = await call<{ id: number; createMs: number }>(tp, 'create', clientOptions(pool, formatOption))
+    console.log(`bench: ${N} sequential lightpushes, ${pool.nodes.length}-node ${pool.format ?? 'lip183'} testnet, Chromium headless`)
     console.log(`create (connect + reservation): ${fmt(created.createMs)} ms`)
     const e2e: number[] = []
     for (let i = 0; i < N; i++) {
@@ -71,12 +74,13 @@ async function main (): Promise<void> {
       address: `${tcp}/p2p-circuit/p2p/${me}`,
       mixnodes: pool.nodes.map((n) => ({ peerId: n.peer_id, multiaddrs: n.multiaddrs, mixPublicKey: n.mix_public_key }))
     }
-    for (const [label, url] of [['full', '/pkg/wasm/mix_wasm.js'], ['core', '/pkg/wasm-core/mix_wasm.js']] as const) {
+    const builds = [['full', '/pkg/wasm/mix_wasm.js'], ['core', '/pkg/wasm-core/mix_wasm.js']] as const
+    for (const [[label, url], format] of builds.flatMap((b) => (['lip183', 'v039'] as const).map((f) => [b, f] as const))) {
       if (label === 'core' && !coreBuilt) continue
       const ms = await inPage<number[]>(tp, `(async () => {
         const m = await import(${JSON.stringify(url)});
         await m.default();
-        const client = new m.SphinxClient(${JSON.stringify(sphinxOptions)});
+        const client = new m.SphinxClient(${JSON.stringify({ ...sphinxOptions, format })});
         const message = { payload: new Uint8Array(1024).fill(97), contentTopic: ${JSON.stringify(CONTENT_TOPIC)} };
         const times = [];
         for (let i = 0; i < ${CORE_N}; i++) {
@@ -89,7 +93,7 @@ async function main (): Promise<void> {
         return times;
       })()`)
       ms.sort((a, b) => a - b)
-      console.log(`sans-IO build (${label} wasm, lightpush request of 1 KiB with 1 SURB, ${ms.length} runs) ms: p50 ${fmt(quantile(ms, 0.5))} p99 ${fmt(quantile(ms, 0.99))} max ${fmt(ms.at(-1) ?? Number.NaN)}`)
+      console.log(`sans-IO build (${label} wasm, ${format}, lightpush request of 1 KiB with 1 SURB, ${ms.length} runs) ms: p50 ${fmt(quantile(ms, 0.5))} p95 ${fmt(quantile(ms, 0.95))} p99 ${fmt(quantile(ms, 0.99))} max ${fmt(ms.at(-1) ?? Number.NaN)}`)
     }
     await tp.close()
 

@@ -15,6 +15,16 @@ export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
 const LOG_LEVELS: ReadonlySet<string> = new Set(['off', 'error', 'warn', 'info', 'debug', 'trace'])
 
+/**
+ * The wire format of a mix network, named as the relay's `mix-relay --mix-format` names it:
+ * `'lip183'`, the current upstream format (LIP-183: LIONESS payload), or `'v039'`, the format
+ * deployed with logos-delivery v0.39 (AES-CTR payload). Every node on a path must speak it.
+ */
+export type MixFormat = 'lip183' | 'v039'
+
+/** The wire formats, the default first. */
+export const MIX_FORMATS: readonly MixFormat[] = ['lip183', 'v039']
+
 /** A mix node of the pool (camelCase form). */
 export interface MixNodeInfo {
   /** Its libp2p peer id (secp256k1, `16Uiu2…`). */
@@ -36,6 +46,8 @@ export interface PoolFileNode {
 
 /** A pool file, as `mix-relay testnet --pool-file` writes it. */
 export interface PoolFile {
+  /** The wire format its nodes speak (files written before there were two have none: `'lip183'`). */
+  format?: MixFormat
   cluster_id?: number
   shards?: number[]
   nodes: PoolFileNode[]
@@ -71,6 +83,19 @@ export interface MixClientOptions {
   connectTimeoutMs?: number
   /** Wasm log verbosity (to the console). Default `'warn'`. */
   logLevel?: LogLevel
+  /**
+   * The network's wire format: `'lip183'` (default) or `'v039'`, as the relays' `--mix-format`.
+   * It must match the relays: a client of another format gets no reply (`TIMEOUT`) or
+   * `INVALID_REPLY`. {@link optionsFromPool} takes it from the pool file's `format`.
+   */
+  format?: MixFormat
+  /**
+   * The mean, in ms, of the random (exponential) wait before each packet is written to its first
+   * hop, as upstream's LIP-183 senders hold theirs (so the write time does not give away when
+   * the request was made). Default 100 with `'lip183'`, 0 with `'v039'`; 0 = none; at most 65535.
+   * It adds to each request's latency.
+   */
+  senderHoldMs?: number
 }
 
 /** Per-request options of {@link MixClient.send} and the lightpush methods. */
@@ -290,6 +315,11 @@ export class MixClient extends EventTarget {
   /** The circuit address its SURB replies come back to (`…/p2p/<gateway>/p2p-circuit/p2p/<me>`). */
   get circuitAddress (): string {
     return this.#inner.circuitAddress
+  }
+
+  /** The wire format its packets are built in (`options.format`, default `'lip183'`). */
+  get format (): MixFormat {
+    return this.#inner.format
   }
 
   /** The Waku cluster id given at creation (default 2). */
@@ -514,7 +544,22 @@ export function normaliseClientOptions (options: MixClientOptions): raw.WasmClie
     }
     out.logLevel = options.logLevel
   }
+  if (options.format !== undefined) {
+    checkFormat(options.format)
+    out.format = options.format
+  }
+  if (options.senderHoldMs !== undefined) {
+    checkCount('senderHoldMs', options.senderHoldMs, 0)
+    if (options.senderHoldMs > 0xffff) invalid('senderHoldMs must be at most 65535')
+    out.senderHoldMs = options.senderHoldMs
+  }
   return out
+}
+
+function checkFormat (format: unknown): asserts format is MixFormat {
+  if (typeof format !== 'string' || !(MIX_FORMATS as readonly string[]).includes(format)) {
+    invalid(`format must be one of ${MIX_FORMATS.join(', ')} (as the relays' --mix-format), not ${JSON.stringify(format)}`)
+  }
 }
 
 /** Checks {@link SendOptions} and converts them to the wasm layer's form. */
@@ -616,7 +661,7 @@ function isWebSocket (addr: string): boolean {
 /**
  * {@link MixClientOptions} from a pool file: every node's WebTransport addresses, then its
  * WebSocket ones, as bootstrap candidates (nodes in file order), every node as a mix node, and
- * the file's cluster id.
+ * the file's cluster id and wire format (`format`; `extra` overrides both).
  */
 export function optionsFromPool (pool: PoolFile, extra: Partial<MixClientOptions> = {}): MixClientOptions {
   if (typeof pool !== 'object' || pool === null || !Array.isArray(pool.nodes)) {
@@ -628,5 +673,9 @@ export function optionsFromPool (pool: PoolFile, extra: Partial<MixClientOptions
   })
   const out: MixClientOptions = { bootstrap, mixnodes: pool.nodes, ...extra }
   if (extra.clusterId === undefined && typeof pool.cluster_id === 'number') out.clusterId = pool.cluster_id
+  if (extra.format === undefined && pool.format !== undefined) {
+    checkFormat(pool.format)
+    out.format = pool.format
+  }
   return out
 }

@@ -17,7 +17,7 @@
 
 export { initAsync, isInitialised } from './wasm.js'
 export type { WasmSource } from './wasm.js'
-export { MixClient, normaliseMixNode, optionsFromPool } from './client.js'
+export { MIX_FORMATS, MixClient, normaliseMixNode, optionsFromPool } from './client.js'
 export type {
   LightPushRequest,
   LightPushResponse,
@@ -26,6 +26,7 @@ export type {
   MixClientEventMap,
   MixClientEventType,
   MixClientOptions,
+  MixFormat,
   MixNodeInfo,
   MixStats,
   PoolEventDetail,

@@ -15,6 +15,10 @@
  * The message is encoded by the encoder itself (`encoder.toWire`), so metaSetter, ephemeral and
  * the version are js-waku's; the pubsub topic is the encoder's.
  *
+ * The wire format and the sender hold are the client's: create it with the network's
+ * (`MixClient.create({ …, format: 'v039', senderHoldMs })`, or `optionsFromPool(poolFile)`,
+ * which reads the pool file's `format`).
+ *
  * Runtime dependency: `@libp2p/peer-id` (to return `PeerId`s, as js-waku does). `@waku/*` are
  * used for types only.
  *

@@ -1,4 +1,5 @@
-// Unit tests (Node, no browser) of the built error mapping and the js-waku error mapping.
+// Unit tests (Node, no browser) of the built error mapping, the js-waku error mapping, and the
+// checks of the wire-format options (format, senderHoldMs) and of pool files naming a format.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { LightPushError } from '@waku/interfaces'
@@ -6,6 +7,8 @@ import { LightPushError } from '@waku/interfaces'
 import { MIX_ERROR_CODES, MixError, isMixError, toMixError } from '../dist/errors.js'
 import type { MixErrorCode } from '../dist/errors.js'
 import { WakuLightPushError, lightPushErrorFor } from '../dist/waku.js'
+import { MIX_FORMATS, normaliseClientOptions, optionsFromPool } from '../dist/client.js'
+import type { MixClientOptions, PoolFile } from '../dist/client.js'
 
 /** A stand-in for wasm-bindgen's `WasmMixError` (getters, and a `free()` to count). */
 class FakeWasmError {
@@ -144,3 +147,24 @@ for (const code of MIX_ERROR_CODES) {
     assert.equal(lightPushErrorFor(code), EXPECTED_WAKU[code])
   })
 }
+
+test('format and senderHoldMs pass through to the wasm options, and bad values are INVALID_OPTIONS', () => {
+  const bootstrap = ['/ip4/127.0.0.1/tcp/4001/ws/p2p/16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF']
+  assert.deepEqual(MIX_FORMATS, ['lip183', 'v039'])
+  assert.deepEqual(normaliseClientOptions({ bootstrap }), { bootstrap })
+  assert.deepEqual(normaliseClientOptions({ bootstrap, format: 'v039', senderHoldMs: 0 }),
+    { bootstrap, format: 'v039', senderHoldMs: 0 })
+  for (const bad of [{ format: 'v040' }, { format: 'LIP-183' }, { senderHoldMs: -1 }, { senderHoldMs: 70000 }, { senderHoldMs: 1.5 }]) {
+    assert.throws(() => normaliseClientOptions({ bootstrap, ...bad } as unknown as MixClientOptions),
+      (e: unknown) => isMixError(e, 'INVALID_OPTIONS'), JSON.stringify(bad))
+  }
+})
+
+test('optionsFromPool takes the pool file\'s format unless told otherwise', () => {
+  const node = { peer_id: '16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF', multiaddrs: ['/ip4/127.0.0.1/tcp/4001/ws/p2p/16Uiu2HAmLtKaFaSWDohToWhWUZFLtqzYZGPFuXwKrojFVF6az5UF'], mix_public_key: '22'.repeat(32) }
+  const old: PoolFile = { format: 'v039', cluster_id: 2, nodes: [node] }
+  assert.equal(optionsFromPool(old).format, 'v039')
+  assert.equal(optionsFromPool(old, { format: 'lip183' }).format, 'lip183')
+  assert.equal(optionsFromPool({ cluster_id: 2, nodes: [node] }).format, undefined)
+  assert.throws(() => optionsFromPool({ ...old, format: 'v1' as 'v039' }), (e: unknown) => isMixError(e, 'INVALID_OPTIONS'))
+})

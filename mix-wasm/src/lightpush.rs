@@ -39,18 +39,19 @@ pub(crate) fn request_bytes(
     })
 }
 
-/// The largest `WakuMessage` payload that fits one packet with `surbs` SURBs, for a message
+/// The largest `WakuMessage` payload that fits one packet of `format` with `surbs` SURBs, for a message
 /// like `template` (its payload is ignored) on `pubsub_topic`, with a 36-character request id.
 ///
 /// # Errors
 /// `INVALID_OPTIONS` if the SURB count leaves no room at all.
 pub(crate) fn max_payload(
+    format: mix_core::Format,
     pubsub_topic: &str,
     template: &WakuMessage,
     surbs: usize,
 ) -> Result<usize, MixError> {
-    let budget = Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)
-        .map_err(MixError::from)?;
+    let budget =
+        Client::max_message_len(format, LIGHTPUSH_PROTOCOL, surbs).map_err(MixError::from)?;
     let framed_len = |payload_len: usize| {
         let mut message = template.clone();
         message.payload = vec![0; payload_len];
@@ -174,20 +175,24 @@ mod tests {
     #[test]
     fn max_payload_is_the_exact_boundary() {
         let topic = "/waku/2/rs/2/0";
-        for surbs in [0, 1, 2, 4] {
-            let max = max_payload(topic, &message(0), surbs).unwrap();
-            let budget =
-                Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)
-                    .unwrap();
+        for (format, surbs) in mix_core::Format::ALL
+            .into_iter()
+            .flat_map(|f| [0, 1, 2, 4].map(|n| (f, n)))
+        {
+            let max = max_payload(format, topic, &message(0), surbs).unwrap();
+            let budget = Client::max_message_len(format, LIGHTPUSH_PROTOCOL, surbs).unwrap();
             let fits = request_bytes("x".repeat(36), topic, message(max));
             let over = request_bytes("x".repeat(36), topic, message(max + 1));
-            assert!(fits.len() <= budget, "surbs {surbs}");
-            assert!(over.len() > budget, "surbs {surbs}");
+            assert!(fits.len() <= budget, "{format} surbs {surbs}");
+            assert!(over.len() > budget, "{format} surbs {surbs}");
             assert!(budget < PACKET_LEN);
         }
         // WAKU.md §4: ≈3096 bytes with one SURB and a UUID request id.
-        let one = max_payload(topic, &message(0), 1).unwrap();
+        let one = max_payload(mix_core::Format::Lip183, topic, &message(0), 1).unwrap();
         assert!((3050..3150).contains(&one), "{one}");
+        // LIP-183 has no seqNo trailer: 4 bytes more than v0.39.
+        let old = max_payload(mix_core::Format::V039, topic, &message(0), 1).unwrap();
+        assert_eq!(one, old + 4);
     }
 
     #[test]

@@ -222,6 +222,8 @@ struct Shared {
     rng: RefCell<SysRng>,
     peer_id: PeerId,
     circuit: Multiaddr,
+    /// The wire format the sender builds and peels in.
+    format: mix_core::Format,
 }
 
 impl Shared {
@@ -325,14 +327,20 @@ impl MixClient {
         self.shared.circuit.to_string()
     }
 
-    /// The largest body `send` takes with `codec` and `surbs` SURBs.
+    /// The wire format this client's packets are built in: `"lip183"` or `"v039"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "WasmMixFormat")]
+    pub fn format(&self) -> String {
+        self.shared.format.name().to_owned()
+    }
+
+    /// The largest body `send` takes with `codec` and `surbs` SURBs (in this client's format).
     ///
     /// # Errors
     /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
     #[wasm_bindgen(js_name = maxMessageLen)]
     pub fn max_message_len(&self, codec: &str, surbs: u32) -> Result<usize, MixError> {
         Ok(Client::max_message_len(
-            mix_core::Format::default(),
+            self.shared.format,
             codec,
             surbs as usize,
         )?)
@@ -355,7 +363,7 @@ impl MixClient {
             timestamp: Some(now_ns()),
             ..WakuMessage::default()
         };
-        lightpush::max_payload(pubsub_topic, &template, surbs as usize)
+        lightpush::max_payload(self.shared.format, pubsub_topic, &template, surbs as usize)
     }
 
     /// Sends `body` to the `codec` handler of a mix node (exit == destination) and resolves to
@@ -517,7 +525,7 @@ async fn lightpush_request(
 ) -> Result<lightpush::Response, MixError> {
     check_message(&message, pubsub_topic)?;
     let surbs = request.send_options()?.surbs;
-    let max_body = Client::max_message_len(mix_core::Format::default(), LIGHTPUSH_PROTOCOL, surbs)?;
+    let max_body = Client::max_message_len(shared.format, LIGHTPUSH_PROTOCOL, surbs)?;
     let id = lightpush::request_id(&mut *shared.rng.borrow_mut());
     let template = WakuMessage {
         payload: Vec::new(),
@@ -525,7 +533,7 @@ async fn lightpush_request(
     };
     let body = lightpush::request_bytes(id.clone(), pubsub_topic, message);
     if body.len() > max_body {
-        let max = lightpush::max_payload(pubsub_topic, &template, surbs)?;
+        let max = lightpush::max_payload(shared.format, pubsub_topic, &template, surbs)?;
         return Err(MixError::too_large("WakuMessage payload", max));
     }
     let delivery = request_reply(shared, LIGHTPUSH_PROTOCOL.into(), body, request).await?;
@@ -619,6 +627,12 @@ fn build_swarm(key: identity::Keypair) -> Result<Swarm<Behaviour>, MixError> {
 
 async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
     init_logging(options.log_level.as_deref())?;
+    let network = options.network()?;
+    tracing::info!(
+        format = %network.format,
+        sender_hold_ms = network.hold.map_or(0, mix_core::Delay::as_millis),
+        "wire format"
+    );
     let pool = MixNodeOptions::pool(options.mixnodes.as_deref().unwrap_or_default())?;
     // No fixed pool: look it up through rendezvous at the gateway.
     let discover = pool.is_empty();
@@ -705,7 +719,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         .with(Protocol::P2pCircuit)
         .with(Protocol::P2p(me));
     let static_nodes = pool.clone();
-    let mut sender = Sender::new(rng()?, me, circuit.clone(), pool)?;
+    let mut sender = Sender::new(rng()?, me, circuit.clone(), pool, network)?;
     // The gateway knows our IP and relays every reply to us: never on our paths, never the
     // exit (F9), even when it is in the pool or lists itself.
     sender.client_mut().exclude(gateway);
@@ -722,6 +736,7 @@ async fn connect(options: ClientOptions) -> Result<MixClient, MixError> {
         rng: RefCell::new(rng()?),
         peer_id: me,
         circuit: circuit.clone(),
+        format: network.format,
     });
     for (peer, address) in &connections {
         shared.emit(ClientEvent::Connected {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mix_core::NodePublicKey;
+use mix_core::{Format, NodePublicKey};
 use mix_libp2p::{MixNode, Multiaddr, PeerId, SendOptions};
 use mix_waku::WakuMessage;
 use serde::Deserialize;
@@ -41,7 +41,18 @@ export interface WasmClientOptions {
   connectTimeoutMs?: number;
   /** Console log level (default "warn"). */
   logLevel?: "off" | "error" | "warn" | "info" | "debug" | "trace";
+  /** The wire format of the network (every node on a path must speak it), as the relay's
+   * `--mix-format` names it: `"lip183"` (default: the current upstream format, LIONESS
+   * payload) or `"v039"` (the format of logos-delivery v0.39, AES-CTR payload). A client of
+   * the wrong format gets no reply (`TIMEOUT`) or `INVALID_REPLY`. */
+  format?: WasmMixFormat;
+  /** The mean, in ms, of the random (exponential) wait before each packet is written to its
+   * first hop, as upstream's LIP-183 senders hold theirs: default 100 with `"lip183"`, 0 with
+   * `"v039"`; 0 = none. At most 65535. */
+  senderHoldMs?: number;
 }
+/** A wire format, named as `mix-relay --mix-format` names it. */
+export type WasmMixFormat = "lip183" | "v039";
 /** Per-request options. */
 export interface WasmSendOptions {
   /** SURBs in the packet: how many replies the exit may send (default 1, at most 4 with
@@ -137,10 +148,13 @@ impl ClientOptions {
                 "clusterId",
                 "connectTimeoutMs",
                 "logLevel",
+                "format",
+                "senderHoldMs",
             ],
             "the client options",
         )?;
         let options: Self = serde_wasm_bindgen::from_value(value.clone())?;
+        options.network()?;
         let nodes = js_sys::Reflect::get(&value, &"mixnodes".into()).unwrap_or_default();
         // Absent (or null) means discovery; anything else is an array (serde checked it).
         if !js_sys::Array::is_array(&nodes) {
@@ -221,6 +235,69 @@ pub(crate) struct ClientOptions {
     pub(crate) connect_timeout_ms: Option<u32>,
     /// Log level.
     pub(crate) log_level: Option<String>,
+    /// The wire format's name (`lip183`, `v039`).
+    pub(crate) format: Option<String>,
+    /// The sender hold's mean, in ms.
+    pub(crate) sender_hold_ms: Option<u32>,
+}
+
+impl ClientOptions {
+    /// The wire format and sender hold these options ask for.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` for an unknown format or a hold past 65535 ms.
+    pub(crate) fn network(&self) -> Result<Network, MixError> {
+        Network::new(self.format.as_deref(), self.sender_hold_ms)
+    }
+}
+
+/// The network settings of a sender: the wire format its packets and SURBs are built and
+/// peeled in, and the mean of its sender hold (`None`: write at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Network {
+    /// The wire format.
+    pub(crate) format: Format,
+    /// The sender hold's mean.
+    pub(crate) hold: Option<mix_core::Delay>,
+}
+
+impl Network {
+    /// From the `format` and `senderHoldMs` options: `lip183` by default; the hold defaults to
+    /// upstream's 100 ms mean with LIP-183 and to none with v0.39, and 0 means none.
+    ///
+    /// # Errors
+    /// `INVALID_OPTIONS` for an unknown format or a hold past 65535 ms.
+    pub(crate) fn new(format: Option<&str>, sender_hold_ms: Option<u32>) -> Result<Self, MixError> {
+        let format = parse_format(format)?;
+        let hold = match sender_hold_ms {
+            None => match format {
+                Format::Lip183 => Some(mix_libp2p::DEFAULT_SENDER_HOLD),
+                Format::V039 => None,
+            },
+            Some(0) => None,
+            Some(ms) => Some(mix_core::Delay::from_millis(u16::try_from(ms).map_err(
+                |_| MixError::invalid(format!("senderHoldMs must be 0 to {}, not {ms}", u16::MAX)),
+            )?)),
+        };
+        Ok(Self { format, hold })
+    }
+}
+
+/// The wire format named `name`: `lip183` (the default) or `v039`, as the relay's
+/// `--mix-format` takes them.
+///
+/// # Errors
+/// `INVALID_OPTIONS` naming the known formats.
+pub(crate) fn parse_format(name: Option<&str>) -> Result<Format, MixError> {
+    let Some(name) = name else {
+        return Ok(Format::default());
+    };
+    name.parse().map_err(|_| {
+        MixError::invalid(format!(
+            "format {name:?} is not a wire format (known: {})",
+            Format::ALL.map(Format::name).join(", ")
+        ))
+    })
 }
 
 /// The per-request options.
@@ -404,6 +481,24 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, MixError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_and_sender_holds_default_as_upstream() {
+        let hold = |ms| Some(mix_core::Delay::from_millis(ms));
+        let n = Network::new(None, None).unwrap();
+        assert_eq!((n.format, n.hold), (Format::Lip183, hold(100)));
+        let n = Network::new(Some("lip183"), Some(0)).unwrap();
+        assert_eq!((n.format, n.hold), (Format::Lip183, None));
+        let n = Network::new(Some("v039"), None).unwrap();
+        assert_eq!((n.format, n.hold), (Format::V039, None));
+        let n = Network::new(Some("v039"), Some(250)).unwrap();
+        assert_eq!((n.format, n.hold), (Format::V039, hold(250)));
+        let e = Network::new(Some("v040"), None).unwrap_err();
+        assert_eq!(e.kind(), crate::Code::InvalidOptions);
+        assert!(e.text().contains("lip183, v039"), "{}", e.text());
+        let e = Network::new(None, Some(70_000)).unwrap_err();
+        assert_eq!(e.kind(), crate::Code::InvalidOptions);
+    }
 
     #[test]
     fn keys_parse_with_or_without_0x() {

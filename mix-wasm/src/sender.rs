@@ -11,6 +11,7 @@ use mix_libp2p::{
 use rand_core::{CryptoRng, UnwrapErr};
 
 use crate::error::{Code, MixError};
+use crate::options::Network;
 
 /// The browser's randomness: `crypto.getRandomValues` (the OS elsewhere).
 pub(crate) type SysRng = UnwrapErr<getrandom::SysRng>;
@@ -78,7 +79,8 @@ const REPLAY: ReplayConfig = ReplayConfig {
 
 impl<R: CryptoRng> Sender<R> {
     /// A sender reachable at `address` (the last hop of its SURBs), routing through `pool`,
-    /// with a fresh mix key.
+    /// with a fresh mix key, building and peeling in `network`'s format and holding first-hop
+    /// writes for its sender hold.
     ///
     /// # Errors
     /// `INVALID_OPTIONS` if `address` cannot be written into a packet.
@@ -87,11 +89,14 @@ impl<R: CryptoRng> Sender<R> {
         me: PeerId,
         address: Multiaddr,
         pool: Vec<MixNode>,
+        network: Network,
     ) -> Result<Self, MixError> {
         let secret = NodeSecretKey::generate(&mut rng);
         let node = MixNode::new(me, vec![address.clone()], secret.public_key())
             .map_err(|e| MixError::invalid(format!("{address} cannot be a packet address: {e}")))?;
-        let mut client = Client::new(node, secret.clone(), mix_core::DelayStrategy::NoSampling);
+        let mut client = Client::new(node, secret.clone(), mix_core::DelayStrategy::NoSampling)
+            .with_format(network.format)
+            .with_sender_hold(network.hold);
         for node in pool {
             if node.peer_id != me {
                 client.insert_node(node);
@@ -161,9 +166,16 @@ impl<R: CryptoRng> Sender<R> {
         )?)
     }
 
-    /// Peels a packet that reached this sender and opens it if it is one of its replies.
+    /// The wire format.
+    pub(crate) fn format(&self) -> mix_core::Format {
+        self.client.format()
+    }
+
+    /// Peels a packet that reached this sender (in its format) and opens it if it is one of
+    /// its replies.
     pub(crate) fn open(&mut self, packet: &mut [u8; PACKET_LEN], now_ms: u64) -> Opened {
-        let Ok(action) = mix_core::peel(
+        let Ok(action) = mix_core::peel_with(
+            self.client.format(),
             &self.secret,
             &mut self.replay,
             now_ms,

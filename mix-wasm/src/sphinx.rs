@@ -11,8 +11,8 @@ use wasm_bindgen::prelude::*;
 use crate::error::MixError;
 use crate::lightpush;
 use crate::options::{
-    MixNodeOptions, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ms, now_ns,
-    to_js,
+    MixNodeOptions, Network, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ms,
+    now_ns, parse_format, to_js,
 };
 use crate::sender::{Opened, Sender, SysRng, rng};
 
@@ -26,13 +26,22 @@ export interface SphinxClientOptions {
    * (`/ip4/…/tcp/…/p2p/<relay>/p2p-circuit/p2p/<peerId>`). */
   address: string;
   mixnodes: WasmMixNode[];
+  /** The network's wire format, `"lip183"` (default) or `"v039"`: as `WasmClientOptions`. */
+  format?: WasmMixFormat;
+  /** The sender hold's mean in ms (default 100 with `"lip183"`, 0 with `"v039"`; 0 = none):
+   * each packet's `holdMs` is drawn from it. */
+  senderHoldMs?: number;
 }
 /** A packet to write on `/mix/1.0.0` to `peerId` (dial one of `multiaddrs`), framed as
- * `uvarint(4608) || packet`. */
+ * `uvarint(4608) || packet`, after waiting `holdMs`. */
 export interface SphinxPacket {
   peerId: string;
   multiaddrs: string[];
   packet: Uint8Array;
+  /** How long to hold the packet before writing it, in ms: upstream's sender hold (an
+   * exponential draw of mean `senderHoldMs`; 0 without one). The caller waits it out
+   * (`setTimeout`) so the send time does not give away when the request was made. */
+  holdMs: number;
 }
 export interface SphinxRequest {
   requestId: number;
@@ -53,6 +62,8 @@ struct SphinxOptions {
     peer_id: String,
     address: String,
     mixnodes: Vec<MixNodeOptions>,
+    format: Option<String>,
+    sender_hold_ms: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +73,7 @@ struct PacketOut {
     multiaddrs: Vec<String>,
     #[serde(with = "serde_bytes")]
     packet: Vec<u8>,
+    hold_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -110,7 +122,11 @@ impl SphinxClient {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "SphinxClientOptions")] options: JsValue,
     ) -> Result<SphinxClient, MixError> {
-        check_keys(&options, &["peerId", "address", "mixnodes"], "the options")?;
+        check_keys(
+            &options,
+            &["peerId", "address", "mixnodes", "format", "senderHoldMs"],
+            "the options",
+        )?;
         let options: SphinxOptions = serde_wasm_bindgen::from_value(options)?;
         let me: PeerId = options
             .peer_id
@@ -120,23 +136,35 @@ impl SphinxClient {
             .address
             .parse()
             .map_err(|e| MixError::invalid(format!("address: {e}")))?;
+        let network = Network::new(options.format.as_deref(), options.sender_hold_ms)?;
         let pool = MixNodeOptions::pool(&options.mixnodes)?;
         Ok(Self {
-            sender: Sender::new(rng()?, me, address, pool)?,
+            sender: Sender::new(rng()?, me, address, pool, network)?,
         })
     }
 
-    /// The largest body `buildRequest` takes with `codec` and `surbs` SURBs.
+    /// The largest body `buildRequest` takes with `codec` and `surbs` SURBs, in `format`
+    /// (`"lip183"`, the default, or `"v039"`).
     ///
     /// # Errors
-    /// `INVALID_OPTIONS` if the codec or SURB count leave no room.
+    /// `INVALID_OPTIONS` if the codec or SURB count leave no room, or for an unknown format.
     #[wasm_bindgen(js_name = maxMessageLen)]
-    pub fn max_message_len(codec: &str, surbs: u32) -> Result<usize, MixError> {
+    pub fn max_message_len(
+        codec: &str,
+        surbs: u32,
+        #[wasm_bindgen(unchecked_param_type = "WasmMixFormat | undefined")] format: Option<String>,
+    ) -> Result<usize, MixError> {
         Ok(mix_libp2p::Client::max_message_len(
-            mix_core::Format::default(),
+            parse_format(format.as_deref())?,
             codec,
             surbs as usize,
         )?)
+    }
+
+    /// The wire format this client builds and opens packets in: `"lip183"` or `"v039"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "WasmMixFormat")]
+    pub fn format(&self) -> String {
+        self.sender.format().name().to_owned()
     }
 
     /// This sender's X25519 mix public key (hex): the key its SURBs' last layer uses.
@@ -197,6 +225,7 @@ impl SphinxClient {
                 peer_id: o.peer.to_string(),
                 multiaddrs: o.addresses.iter().map(ToString::to_string).collect(),
                 packet: o.frame.packet.to_vec(),
+                hold_ms: o.hold.as_secs_f64() * 1000.0,
             })
             .collect();
         to_js(&RequestOut {

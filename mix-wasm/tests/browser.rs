@@ -2,7 +2,8 @@
 //! two `mix-relay testnet`s and passes their pool files in at build time): connect through a
 //! gateway relay, send lightpush through 3 hops, get the reply through a SURB over the circuit
 //! address; the payload cap, timeouts, bad options, and a tampering exit; a client given only
-//! a bootstrap address that finds the pool through the gateway's Waku rendezvous.
+//! a bootstrap address that finds the pool through the gateway's Waku rendezvous; both wire
+//! formats (a v0.39 testnet: a `format: "v039"` client delivers there, a LIP-183 one does not).
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -22,6 +23,11 @@ const HOSTILE_POOL: &str = env!(
     "MIX_HOSTILE_POOL_JSON",
     "run these tests with tests/browser/run.sh"
 );
+/// The pool of an honest testnet in the v0.39 wire format (its pool file says `"format": "v039"`).
+const V039_POOL: &str = env!(
+    "MIX_V039_POOL_JSON",
+    "run these tests with tests/browser/run.sh"
+);
 const TOPIC: &str = "/waku/2/rs/2/0";
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -32,9 +38,11 @@ fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     Reflect::set(obj, &key.into(), &value.into()).unwrap();
 }
 
-/// `WasmClientOptions` for a pool file: node 0's WebSocket address as the gateway.
+/// `WasmClientOptions` for a pool file: node 0's WebSocket address as the gateway, and the
+/// file's wire format if it names one.
 fn options(pool: &str) -> Object {
     let pool = JSON::parse(pool).unwrap();
+    let format = get(&pool, "format");
     let nodes = Array::from(&get(&pool, "nodes"));
     let mixnodes = Array::new();
     let mut bootstrap = None;
@@ -58,6 +66,9 @@ fn options(pool: &str) -> Object {
     );
     set(&opts, "mixnodes", mixnodes);
     set(&opts, "logLevel", "warn");
+    if format.is_string() {
+        set(&opts, "format", format);
+    }
     opts
 }
 
@@ -258,6 +269,20 @@ async fn bad_options_and_unreachable_gateways_are_typed_errors() {
         .unwrap_err();
     assert_eq!(code(&err), "INVALID_OPTIONS");
 
+    for (key, value) in [
+        ("format", JsValue::from("v040")),
+        ("format", JsValue::from(183)),
+        ("senderHoldMs", JsValue::from(70_000)),
+        ("senderHoldMs", JsValue::from(-1)),
+    ] {
+        let opts = options(POOL);
+        set(&opts, key, value.clone());
+        let err = JsFuture::from(MixClient::create(opts.into()))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "INVALID_OPTIONS", "{key}: {value:?}");
+    }
+
     // A loopback port nothing listens on.
     let opts = options(POOL);
     let ws = Array::from(&get(&opts, "bootstrap"))
@@ -317,7 +342,7 @@ fn the_sans_io_client_builds_and_refuses_foreign_packets() {
     set(&o, "peerId", me);
     set(&o, "address", format!("{gateway_tcp}/p2p-circuit/p2p/{me}"));
     set(&o, "mixnodes", get(&opts, "mixnodes"));
-    let mut sphinx = SphinxClient::new(o.into())
+    let mut sphinx = SphinxClient::new(o.clone().into())
         .map_err(|e| e.to_string())
         .unwrap();
     assert_eq!(sphinx.mix_public_key().len(), 64);
@@ -335,6 +360,93 @@ fn the_sans_io_client_builds_and_refuses_foreign_packets() {
         code(&sphinx.open_reply(&packet[1..]).unwrap_err().into()),
         "INVALID_OPTIONS"
     );
+    // LIP-183 by default, with upstream's sender hold: each packet says how long to hold it.
+    assert_eq!(sphinx.format(), "lip183");
+    assert!(get(&packets.get(0), "holdMs").as_f64().unwrap() >= 0.0);
+
+    // v0.39: no hold unless asked for; the format's own size limits.
+    set(&o, "format", "v039");
+    let mut old = SphinxClient::new(o.clone().into())
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(old.format(), "v039");
+    let request = old
+        .build_lightpush(TOPIC, message(100), JsValue::UNDEFINED)
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let packet = Array::from(&get(&request, "packets")).get(0);
+    assert_eq!(get(&packet, "holdMs").as_f64(), Some(0.0));
+    let lightpush = "/vac/waku/lightpush/3.0.0";
+    assert_eq!(
+        SphinxClient::max_message_len(lightpush, 1, None).unwrap(),
+        3205
+    );
+    assert_eq!(
+        SphinxClient::max_message_len(lightpush, 1, Some("v039".into())).unwrap(),
+        3201
+    );
+    set(&o, "format", "aes");
+    let err = SphinxClient::new(o.clone().into()).unwrap_err();
+    assert_eq!(code(&err.into()), "INVALID_OPTIONS");
+    set(&o, "format", "lip183");
+    set(&o, "senderHoldMs", 0);
+    let mut unheld = SphinxClient::new(o.into())
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let request = unheld
+        .build_lightpush(TOPIC, message(100), JsValue::UNDEFINED)
+        .map_err(|e| e.to_string())
+        .unwrap();
+    let packet = Array::from(&get(&request, "packets")).get(0);
+    assert_eq!(get(&packet, "holdMs").as_f64(), Some(0.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_v039_client_delivers_on_a_v039_testnet() {
+    let opts = options(V039_POOL);
+    // The pool file names its format; say it here too, as an application would.
+    assert_eq!(get(&opts, "format").as_string().as_deref(), Some("v039"));
+    set(&opts, "format", "v039");
+    let client = connect_with(opts).await;
+    assert_eq!(client.format(), "v039");
+    // The v0.39 chunk ends in a 4-byte seqNo: 4 bytes less than LIP-183.
+    assert_eq!(
+        client
+            .max_message_len("/vac/waku/lightpush/3.0.0", 1)
+            .unwrap(),
+        3201
+    );
+    let response = lightpush(&client, 64)
+        .await
+        .map_err(|e| error_text(&e))
+        .unwrap();
+    assert_eq!(get(&response, "statusCode").as_f64(), Some(200.0));
+    assert!(get(&response, "relayPeerCount").as_f64().unwrap() >= 1.0);
+    JsFuture::from(client.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_client_of_the_other_format_gets_no_reply() {
+    // A LIP-183 client (the default) on the v0.39 testnet: the exit cannot read the payload.
+    let opts = options(V039_POOL);
+    Reflect::delete_property(&opts, &"format".into()).unwrap();
+    let client = connect_with(opts).await;
+    assert_eq!(client.format(), "lip183");
+    let err = JsFuture::from(client.lightpush(
+        TOPIC.into(),
+        message(16),
+        send_options(&[("timeoutMs", 2500.into())]),
+    ))
+    .await
+    .unwrap_err();
+    let code = code(&err);
+    assert!(
+        code == "TIMEOUT" || code == "INVALID_REPLY",
+        "{}",
+        error_text(&err)
+    );
+    assert_eq!(get(&client.stats().unwrap(), "replies").as_f64(), Some(0.0));
+    JsFuture::from(client.close()).await.unwrap();
 }
 
 #[wasm_bindgen_test]

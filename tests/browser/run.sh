@@ -3,7 +3,8 @@
 #   1. mix-wasm's wasm_bindgen_test suite (mix-wasm/tests/browser.rs): connect through a gateway
 #      relay, lightpush through 3 hops with the reply over the circuit address, the payload cap,
 #      timeouts, bad options, a tampering exit, a client given only node 0's address that finds
-#      the pool through Waku rendezvous;
+#      the pool through Waku rendezvous; both wire formats: a `format: 'v039'` client delivers
+#      on a v039 testnet, a client of the default LIP-183 format gets no reply there;
 #   2. the npm package (js/) built from mix-wasm/build.sh, tested through Playwright: the client,
 #      typed errors, a Web Worker, the js-waku adapter with the real @waku packages, the
 #      example dapp (examples/dapp) built by Vite and driven by a click, and the README's demo
@@ -14,8 +15,9 @@
 #
 #   tests/browser/run.sh
 #
-# Starts three `mix-relay testnet`s on 127.0.0.1 (an honest one, one whose exits tamper with
-# their replies, one with WebTransport and fast certificate rotation) and stops them on exit; installs what is missing (the wasm32 target,
+# Starts four `mix-relay testnet`s on 127.0.0.1 (an honest one, one whose exits tamper with
+# their replies, one with WebTransport and fast certificate rotation, all in the default LIP-183
+# wire format, and an honest one in the v0.39 format) and stops them on exit; installs what is missing (the wasm32 target,
 # wasm-bindgen-cli of the Cargo.lock version, Debian's chromium + chromium-driver, the pinned
 # npm packages, binaryen's wasm-opt among them). Exit 0 only if every suite passed.
 #
@@ -79,24 +81,27 @@ start_testnet() { # name nodes extra-args...
     --pool-file "$work/$name.json" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
 }
-step "starting three testnets on 127.0.0.1 (5 honest relays; 4 whose exits tamper with replies; 5 that also speak WebTransport)"
+step "starting four testnets on 127.0.0.1 (5 honest relays; 4 whose exits tamper with replies; 5 that also speak WebTransport; 4 honest relays in the v0.39 wire format)"
 start_testnet honest 5
 start_testnet hostile 4 --tamper-replies
+start_testnet v039 4 --mix-format v039
 # Relays that also listen on libp2p WebTransport and rotate their certificates every
 # $wt_rotate s (the pool file is rewritten after each rotation): js/test/webtransport.test.ts.
 wt_rotate=15
 start_testnet webtransport 5 --webtransport --webtransport-rotate-secs "$wt_rotate"
 for _ in $(seq 1 120); do
-  [ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] && break
+  [ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] \
+    && [ -s "$work/v039.json" ] && break
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { tail -20 "$work"/*.log >&2; exit 1; }; done
   sleep 0.5
 done
-[ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] || { echo "[browser] testnets not ready" >&2; exit 1; }
+[ -s "$work/honest.json" ] && [ -s "$work/hostile.json" ] && [ -s "$work/webtransport.json" ] \
+  && [ -s "$work/v039.json" ] || { echo "[browser] testnets not ready" >&2; exit 1; }
 
 # --- 1. wasm-bindgen tests in Chromium --------------------------------------------------------
 step "mix-wasm: wasm_bindgen_test suite in headless Chromium"
 MIX_POOL_JSON="$(cat "$work/honest.json")" MIX_HOSTILE_POOL_JSON="$(cat "$work/hostile.json")" \
-  cargo test -p mix-wasm --target wasm32-unknown-unknown --test browser --locked
+  MIX_V039_POOL_JSON="$(cat "$work/v039.json")" cargo test -p mix-wasm --target wasm32-unknown-unknown --test browser --locked
 
 # --- 2. the npm package through Playwright ---------------------------------------------------
 for dir in js examples/dapp; do

@@ -10,6 +10,8 @@ export interface PoolNode {
 }
 
 export interface Pool {
+  /** The wire format (`mix-relay testnet --mix-format`); absent: lip183. */
+  format?: 'lip183' | 'v039'
   cluster_id: number
   shards: number[]
   nodes: PoolNode[]
