@@ -108,7 +108,13 @@ pub fn is_global(ip: Ipv4Addr) -> bool {
 }
 
 /// The IPv4 address and TCP/UDP port a multiaddr starts with, the key of the failure memory.
+/// None for a circuit address: its endpoint is the circuit relay's, shared by every peer behind
+/// it (a browser's gateway), so one gone browser must not cut the others off; such dials are
+/// remembered by peer only.
 fn endpoint(addr: &Multiaddr) -> Option<(Ipv4Addr, u16)> {
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return None;
+    }
     let mut parts = addr.iter();
     let ip = match parts.next()? {
         Protocol::Ip4(ip) => ip,
@@ -276,6 +282,29 @@ mod tests {
 
     fn addr(s: &str) -> Multiaddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_failed_circuit_dial_does_not_block_other_peers_behind_the_same_relay() {
+        let limits = Limits {
+            allow_private_addresses: true,
+            ..Limits::default()
+        };
+        let mut dials = Dials::default();
+        let now = Instant::now();
+        let gateway =
+            "/ip4/127.0.0.1/tcp/4000/p2p/16Uiu2HAmSuEj8DbbXZqmkG8HfzQFGXgB6WGHYc3Vxs7CTjVCM5Lq";
+        let gone = PeerId::random();
+        let other = PeerId::random();
+        let circuit = |peer: PeerId| addr(&format!("{gateway}/p2p-circuit/p2p/{peer}"));
+        dials.admit(&limits, gone, &circuit(gone), now).unwrap();
+        dials.failed(gone, now);
+        assert_eq!(
+            dials.admit(&limits, gone, &circuit(gone), now),
+            Err(DialRefusal::RecentlyFailed)
+        );
+        assert!(dials.admit(&limits, other, &circuit(other), now).is_ok());
+        assert!(!dials.recently_failed(&limits, &circuit(other), now));
     }
 
     #[test]
