@@ -235,7 +235,8 @@ impl Settings {
             idle_timeout: Duration::from_secs(300),
             max_connections_per_peer: 8,
             max_incoming_connections: 4096,
-            max_connections_per_ip: 128,
+            // Every peer of a loopback testnet (relays, browsers, tests) shares 127.0.0.1.
+            max_connections_per_ip: 4096,
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
             // A loopback node dials loopback peers: local testnets, tests and demos.
