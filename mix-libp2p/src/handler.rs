@@ -1,6 +1,10 @@
 //! The per-connection half of `/mix/1.0.0`: reads every inbound stream in a loop and writes
 //! outgoing frames on one pooled outbound stream (MIX.md §1).
 //!
+//! The pooled stream is given up, and the next frame goes on a new one, when the receiver
+//! closes it (it reclaims streams idle past its timeout, below) or when it has been idle for
+//! half of this side's idle timeout, so no frame is written into a stream nobody reads.
+//!
 //! Inbound streams are held up to [`Config::with_max_inbound_streams`] per connection. A
 //! stream waiting between frames is idle; one idle past the idle timeout, or the one idle
 //! longest when a new stream arrives at the limit, is reclaimed: closed with a FIN, never
@@ -9,6 +13,7 @@
 //! its streams is refused, so refusing the newest stream would lose every packet in flight.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
@@ -58,8 +63,8 @@ enum Outbound {
     None,
     /// A stream was requested.
     Opening,
-    /// The pooled stream, waiting for frames.
-    Idle(Stream),
+    /// The pooled stream, waiting for frames since the instant given.
+    Idle(Stream, Instant),
     /// A frame is being written.
     Writing(WriteFuture),
 }
@@ -233,23 +238,35 @@ impl Handler {
                 self.streams.remove(&id);
                 None
             }
-            Step::Reclaimed(mut stream) => {
+            Step::Reclaimed(stream) => {
                 // A FIN rather than a reset; a stream whose FIN cannot go out in time, or one
                 // beyond as many closing as may be held, is dropped (reset) instead.
-                if self.closing.len() < self.config.max_inbound_streams {
-                    let timeout = self.config.frame_timeout;
-                    self.closing.push(
-                        async move {
-                            let close = stream.close();
-                            let timer = futures_timer::Delay::new(timeout);
-                            futures::pin_mut!(close);
-                            let _ = futures::future::select(close, timer).await;
-                        }
-                        .boxed(),
-                    );
-                }
+                self.close(stream);
                 Some(ToBehaviour::Dropped(DropReason::StreamIdle))
             }
+        }
+    }
+
+    /// Closes the pooled outbound stream; the next frame opens a new one.
+    fn retire(&mut self, stream: Stream) {
+        self.outbound = Outbound::None;
+        self.close(stream);
+    }
+
+    /// Closes `stream` with a FIN, given at most the frame timeout; beyond as many closing
+    /// streams as inbound ones may be held, it is dropped (reset) instead.
+    fn close(&mut self, mut stream: Stream) {
+        if self.closing.len() < self.config.max_inbound_streams {
+            let timeout = self.config.frame_timeout;
+            self.closing.push(
+                async move {
+                    let close = stream.close();
+                    let timer = futures_timer::Delay::new(timeout);
+                    futures::pin_mut!(close);
+                    let _ = futures::future::select(close, timer).await;
+                }
+                .boxed(),
+            );
         }
     }
 
@@ -417,21 +434,40 @@ impl ConnectionHandler for Handler {
                     self.outbound = Outbound::Opening;
                     break;
                 }
-                Outbound::Idle(mut stream) => match self.queue.pop_front() {
-                    Some(frame) => {
-                        self.outbound = Outbound::Writing(
-                            async move {
-                                let result = protocol::write_frame(&mut stream, &frame).await;
-                                (stream, frame, result)
-                            }
-                            .boxed(),
-                        );
+                Outbound::Idle(mut stream, since) => {
+                    // The receiver never writes on `/mix/1.0.0`: anything readable (its FIN
+                    // when it reclaimed the idle stream, a reset, stray bytes) ends the
+                    // stream, and the next frame goes on a fresh one instead of into a stream
+                    // nobody reads.
+                    let mut scratch = [0u8; 64];
+                    let ended =
+                        futures::AsyncRead::poll_read(Pin::new(&mut stream), cx, &mut scratch)
+                            .is_ready();
+                    // A stream idle for half the idle timeout is retired before the next
+                    // frame: a receiver with the same timeout may be reclaiming it right now,
+                    // while the frame would be in flight.
+                    let stale = !self.queue.is_empty()
+                        && since.elapsed() >= self.config.stream_idle_timeout / 2;
+                    if ended || stale {
+                        self.retire(stream);
+                        continue;
                     }
-                    None => {
-                        self.outbound = Outbound::Idle(stream);
-                        break;
+                    match self.queue.pop_front() {
+                        Some(frame) => {
+                            self.outbound = Outbound::Writing(
+                                async move {
+                                    let result = protocol::write_frame(&mut stream, &frame).await;
+                                    (stream, frame, result)
+                                }
+                                .boxed(),
+                            );
+                        }
+                        None => {
+                            self.outbound = Outbound::Idle(stream, since);
+                            break;
+                        }
                     }
-                },
+                }
                 Outbound::Writing(mut write) => match write.poll_unpin(cx) {
                     Poll::Pending => {
                         self.outbound = Outbound::Writing(write);
@@ -439,7 +475,7 @@ impl ConnectionHandler for Handler {
                     }
                     Poll::Ready((stream, _, Ok(()))) => {
                         self.retrying = false;
-                        self.outbound = Outbound::Idle(stream);
+                        self.outbound = Outbound::Idle(stream, Instant::now());
                     }
                     Poll::Ready((_, frame, Err(error))) => {
                         tracing::debug!(%error, "mix stream write failed");
@@ -479,7 +515,7 @@ impl ConnectionHandler for Handler {
                 ..
             }) => {
                 stream.ignore_for_keep_alive();
-                self.outbound = Outbound::Idle(stream);
+                self.outbound = Outbound::Idle(stream, Instant::now());
             }
             ConnectionEvent::DialUpgradeError(DialUpgradeError { error, .. }) => {
                 self.on_open_failure(error);

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use futures::{AsyncReadExt as _, AsyncWriteExt as _};
+use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt as _};
 use libp2p::{PeerId, Stream, Swarm};
 use libp2p_swarm_test::SwarmExt;
 use mix_core::PACKET_LEN;
@@ -175,4 +175,58 @@ async fn a_stream_idle_past_the_timeout_is_reclaimed() {
     let mut held = opener.await.unwrap();
     let closed = futures::future::join_all(held.iter_mut().map(closed_by_peer)).await;
     assert_eq!(closed, vec![true; 3]);
+}
+
+/// Found by the browser suite: a testnet left idle for longer than the stream idle timeout
+/// delivered nothing. The receiver reclaims the sender's pooled outbound stream (a FIN); the
+/// sender must notice and open a fresh stream, not keep writing into the closed one.
+#[tokio::test]
+async fn a_pooled_stream_the_receiver_reclaimed_is_replaced_not_written_into() {
+    let receiver = Config::new().with_stream_idle_timeout(Duration::from_millis(300));
+    let mut a = Swarm::new_ephemeral_tokio(|_| Behaviour::new(Config::new()));
+    let mut b = Swarm::new_ephemeral_tokio(|_| Behaviour::new(receiver));
+    let (b_addr, _) = b.listen().with_memory_addr_external().await;
+    let b_peer = *b.local_peer_id();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                fill = rx.recv() => match fill {
+                    Some(fill) => a.behaviour_mut().send(
+                        b_peer,
+                        vec![b_addr.clone()],
+                        mix_libp2p::Frame::new(Box::new([fill; PACKET_LEN])),
+                    ),
+                    None => break,
+                },
+                _ = a.select_next_some() => {}
+            }
+        }
+    });
+    let next_frame = async |b: &mut Swarm<Behaviour>| loop {
+        match tokio::time::timeout(Duration::from_secs(5), b.next_behaviour_event())
+            .await
+            .expect("the frame within 5 s")
+        {
+            Event::Received { frame, .. } => return frame.packet[0],
+            Event::Dropped {
+                reason: DropReason::StreamIdle,
+                ..
+            } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    for round in 1..=3u8 {
+        tx.send(round).unwrap();
+        assert_eq!(next_frame(&mut b).await, round);
+        // Idle for longer than the receiver's timeout: it reclaims the stream.
+        let idle = tokio::time::sleep(Duration::from_millis(800));
+        tokio::pin!(idle);
+        loop {
+            tokio::select! {
+                () = &mut idle => break,
+                _ = b.select_next_some() => {}
+            }
+        }
+    }
 }

@@ -436,6 +436,10 @@ pub struct TestnetArgs {
     /// instead of being given the whole pool.
     #[arg(long)]
     pub discovery: bool,
+    /// Seconds an inbound /mix/1.0.0 stream may wait between frames before the relay closes
+    /// it (see `run --stream-idle-timeout-secs`) [default: 300].
+    #[arg(long)]
+    pub stream_idle_timeout_secs: Option<u64>,
     /// Node i also listens on libp2p WebTransport (UDP base-port + 2i; any free port with
     /// base-port 0), advertised with its certhashes in the pool file.
     #[arg(long)]
@@ -463,6 +467,7 @@ impl TestnetArgs {
             sender_hold_ms: None,
             tamper_replies: false,
             discovery: false,
+            stream_idle_timeout_secs: None,
             webtransport: false,
             webtransport_rotate_secs: None,
         }
@@ -639,6 +644,12 @@ pub async fn start_testnet(
         }
         if let Some(secs) = args.webtransport_rotate_secs {
             settings.webtransport_rotate_every = Duration::from_secs(secs);
+        }
+        if let Some(secs) = args.stream_idle_timeout_secs {
+            anyhow::ensure!(secs > 0, "--stream-idle-timeout-secs must be at least 1");
+            settings.mix = settings
+                .mix
+                .with_stream_idle_timeout(Duration::from_secs(secs));
         }
         if args.base_port == 0 {
             settings.ws_port = Some(0);

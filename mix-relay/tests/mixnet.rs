@@ -393,3 +393,39 @@ async fn replies_from_a_tampering_exit_fail_the_request_at_once() {
     client.shutdown().await;
     shutdown(relays).await;
 }
+
+/// Found by the browser suite: a testnet idle for longer than the stream idle timeout delivered
+/// nothing more, because each relay kept writing into the pooled stream its next hop had
+/// reclaimed. Here the timeout is 1 s; after 3 s of silence every request still gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_after_the_relays_reclaimed_their_idle_streams_get_through() {
+    logs();
+    let mut args = TestnetArgs::local(5);
+    args.stream_idle_timeout_secs = Some(1);
+    let relays = start_testnet(&args).await.unwrap().0;
+    let all: Vec<&RelayHandle> = relays.iter().collect();
+    let client = sender(&all).await;
+    let service = relays[1].peer_id();
+    for round in 0..3 {
+        for i in 0..4 {
+            let response = client
+                .lightpush(
+                    service,
+                    TOPIC,
+                    message(&format!("round {round} message {i}")),
+                    SendOptions::default(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("round {round} request {i}: {e}"));
+            assert_eq!(response.status_code, 200, "round {round} request {i}");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let reclaimed: u64 = relays
+        .iter()
+        .map(|r| r.metrics().dropped_count(DropReason::StreamIdleClosed))
+        .sum();
+    assert!(reclaimed > 0, "the relays reclaimed idle streams");
+    client.shutdown().await;
+    shutdown(relays).await;
+}
