@@ -286,7 +286,11 @@ impl PersistentReplayFilter {
         }
         self.last_ms = at;
         if let Some(store) = self.store.as_mut() {
-            store.pending.extend_from_slice(&at.to_le_bytes());
+            // Only the start of the tag's bucket reaches the disk (audit F16): expiry needs no
+            // more, and a seized data directory then holds no per-packet timing log.
+            let width_ms = (self.config.ttl_ms / u64::from(self.config.buckets.max(1))).max(1);
+            let bucket_start = at.saturating_sub(at % width_ms);
+            store.pending.extend_from_slice(&bucket_start.to_le_bytes());
             store.pending.extend_from_slice(&fingerprint);
         }
         Ok(())
@@ -483,6 +487,34 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         assert_eq!(f.path(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn the_file_holds_bucket_starts_not_arrival_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.db");
+        let width = config().ttl_ms / u64::from(config().buckets);
+        let mut f = PersistentReplayFilter::open(&path, config(), T0).unwrap();
+        let arrivals = [T0 + 1, T0 + 1234, T0 + width + 77, T0 + 2 * width + 5];
+        for (i, at) in (0u32..).zip(arrivals) {
+            f.check_and_insert(&tag(i), at).unwrap();
+        }
+        f.flush().unwrap();
+        let stamps: Vec<u64> = read_records(&path)
+            .unwrap()
+            .into_iter()
+            .map(|(at, _)| at)
+            .collect();
+        let expected: Vec<u64> = arrivals.iter().map(|at| at - at % width).collect();
+        assert_eq!(stamps, expected);
+        assert!(stamps.iter().all(|at| at % width == 0));
+        drop(f);
+        // Still refused after a restart within the TTL.
+        let mut g = PersistentReplayFilter::open(&path, config(), T0 + 2 * width + 10).unwrap();
+        assert_eq!(
+            g.check_and_insert(&tag(1), T0 + 2 * width + 20),
+            Err(ReplayError::Replayed)
+        );
     }
 
     #[test]
