@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::keys;
 use crate::node::{self, KeySource, Settings};
-use crate::pool::PoolNode;
+use crate::pool_file::PoolNode;
 
 /// `mix-relay run`. Every flag can also be set in the `--config` TOML file, under the same
 /// name (e.g. `tcp-port = 60000`, `mixnode = ["…"]`); flags win.

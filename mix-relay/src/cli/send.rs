@@ -11,7 +11,7 @@ use mix_libp2p::SendOptions;
 
 use super::run::{delay_strategy, parse_format, sender_hold};
 use crate::node::{self, Settings};
-use crate::pool::PoolFile;
+use crate::pool_file::PoolFile;
 use crate::waku::{self, WakuMessage};
 
 /// `mix-relay send`.

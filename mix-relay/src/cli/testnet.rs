@@ -10,7 +10,7 @@ use mix_core::Format;
 
 use super::run::{Interrupts, delay_strategy, parse_format, sender_hold};
 use crate::node::{self, KeySource, Settings};
-use crate::pool::{PoolFile, PoolNode};
+use crate::pool_file::{PoolFile, PoolNode};
 use crate::waku;
 
 /// `mix-relay testnet`.
