@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mix_core_fuzz::{MIX_PUBLIC_HEX, secp256k1_peers};
-use mix_relay::pool::{PoolFile, PoolNode};
+use mix_relay::pool_file::{PoolFile, PoolNode};
 
 fn structured(mode: u8, rest: &[u8]) -> PoolFile {
     let peer = secp256k1_peers()[0];

@@ -123,22 +123,25 @@ mod crypto;
 mod delay;
 mod error;
 mod format;
+mod header;
 mod keys;
 pub mod params;
 pub mod payload;
 pub mod peel;
 mod replay;
+mod reply;
 mod surb;
 mod util;
 
 pub use address::{Address, PEER_ID_LEN, PeerIdBytes, Transport};
-pub use builder::{Hop, PacketBuilder, Route};
+pub use builder::PacketBuilder;
 pub use delay::{
     DEFAULT_MEAN_DELAY, DEFAULT_NEGLIGIBLE_PROB, Delay, DelayStrategy, SPAM_PROTECTION_DELAY_FLOOR,
     sample_truncated_exponential,
 };
 pub use error::{BuildError, DecodeError, Error, PeelError, ReplayError, SurbError};
 pub use format::{Format, ParseFormatError};
+pub use header::{Hop, Route};
 pub use keys::{HopKeys, NodePublicKey, NodeSecretKey, SharedSecret};
 pub use params::{
     COVER_CODEC, HEADER_LEN, MAX_CODEC_LEN, MAX_SURBS, MESSAGE_LEN, PACKET_LEN, PATH_LEN,

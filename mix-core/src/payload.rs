@@ -29,8 +29,10 @@
 
 use crate::error::{BuildError, DecodeError};
 use crate::format::Format;
+use crate::header::TOO_SMALL;
 use crate::params::{
-    COVER_CODEC, MAX_CODEC_LEN, MAX_SURBS, MESSAGE_LEN, PADDING_LEN_LEN, SEQ_NO_LEN, SURB_LEN,
+    COVER_CODEC, MAX_CODEC_LEN, MAX_SURBS, MESSAGE_LEN, PADDING_LEN_LEN, PAYLOAD_LEN,
+    PAYLOAD_ZERO_PREFIX_LEN, SEQ_NO_LEN, SURB_LEN,
 };
 use crate::surb::{Surb, Surbs};
 use crate::util::{Reader, Writer};
@@ -334,6 +336,25 @@ pub fn decode_reply(format: Format, chunk: &[u8; MESSAGE_LEN]) -> Result<&[u8], 
         ("", body) => Ok(body),
         _ => Err(DecodeError::CodecLength),
     }
+}
+
+/// Writes the δ plaintext `0₁₆ ‖ chunk` (MIX.md §5.4, §6.2; MIX-LIONESS.md §2, §4).
+pub(crate) fn write_plaintext(
+    payload: &mut [u8; PAYLOAD_LEN],
+    message: &Outgoing<'_>,
+    format: Format,
+    seq_no: [u8; SEQ_NO_LEN],
+) -> Result<(), BuildError> {
+    let (zeros, chunk) = payload
+        .split_first_chunk_mut::<PAYLOAD_ZERO_PREFIX_LEN>()
+        .ok_or(TOO_SMALL)?;
+    zeros.fill(0);
+    write_chunk(
+        chunk.try_into().map_err(|_| TOO_SMALL)?,
+        message,
+        format,
+        seq_no,
+    )
 }
 
 #[cfg(test)]

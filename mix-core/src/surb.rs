@@ -23,16 +23,11 @@ use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::address::Address;
-use crate::builder::{self, PathSecrets, Route};
-use crate::crypto::{self, Keystream, Lioness};
-use crate::error::{BuildError, DecodeError, SurbError};
+use crate::error::{BuildError, DecodeError};
 use crate::format::Format;
+use crate::header::{PathSecrets, Route, write_header};
 use crate::keys::SharedSecret;
-use crate::params::{
-    ADDR_LEN, HEADER_LEN, PACKET_LEN, PATH_LEN, PAYLOAD_LEN, PAYLOAD_ZERO_PREFIX_LEN,
-    REPLY_KEY_LEN, SEQ_NO_LEN, SURB_ID_LEN, SURB_LEN,
-};
-use crate::payload::{self, Outgoing};
+use crate::params::{ADDR_LEN, HEADER_LEN, PATH_LEN, REPLY_KEY_LEN, SURB_ID_LEN, SURB_LEN};
 use crate::util::{Hex, Reader};
 
 /// The 16-byte identifier under which a SURB's creator files its [`SurbKeys`]; never zero.
@@ -62,10 +57,10 @@ impl fmt::Debug for SurbId {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Surb {
     first_hop: Address,
-    header: [u8; HEADER_LEN],
-    reply_key: [u8; REPLY_KEY_LEN],
+    pub(crate) header: [u8; HEADER_LEN],
+    pub(crate) reply_key: [u8; REPLY_KEY_LEN],
     /// The format replies are built in; not part of the wire bytes.
-    format: Format,
+    pub(crate) format: Format,
 }
 
 impl Surb {
@@ -128,7 +123,7 @@ impl Surb {
         }
         let path = PathSecrets::derive(x, route)?;
         let mut header = [0u8; HEADER_LEN];
-        builder::write_header(&path, route, &[0u8; ADDR_LEN], &id.0, &mut header);
+        write_header(&path, route, &[0u8; ADDR_LEN], &id.0, &mut header);
         let keys = SurbKeys {
             id,
             reply_key: *reply_key,
@@ -197,52 +192,6 @@ impl Surb {
             format: Format::default(),
         })
     }
-
-    /// Builds the reply packet an exit sends to [`Surb::first_hop`]: the SURB's header and
-    /// one payload layer keyed by `k̃` over `0₁₆ ‖ chunk(codec "", body)` (MIX.md §6.2): in
-    /// LIP-183 `LIONESS-Enc(k̃, ·)` with `k̃` as the seed, in v0.39 AES-128-CTR keyed by
-    /// `KDF("delta_aes_key"/"delta_iv", k̃)`. Writes the first [`PACKET_LEN`] bytes of `out`
-    /// and returns [`PACKET_LEN`]; draws the v0.39 chunk trailer from `rng`.
-    ///
-    /// # Errors
-    /// [`BuildError::BufferTooSmall`] if `out` is shorter than a packet;
-    /// [`BuildError::MessageTooLong`] if `body` exceeds the format's
-    /// [`Format::max_reply_len`].
-    pub fn build_reply<R: CryptoRng + ?Sized>(
-        &self,
-        rng: &mut R,
-        body: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, BuildError> {
-        let mut seq_no = [0u8; SEQ_NO_LEN];
-        if self.format == Format::V039 {
-            rng.fill_bytes(&mut seq_no);
-        }
-        self.build_reply_with_fixed_randomness_for_testing_only(seq_no, body, out)
-    }
-
-    /// [`Surb::build_reply`] with the chunk trailer given. For test vectors.
-    ///
-    /// # Errors
-    /// As [`Surb::build_reply`].
-    #[doc(hidden)]
-    pub fn build_reply_with_fixed_randomness_for_testing_only(
-        &self,
-        seq_no: [u8; SEQ_NO_LEN],
-        body: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, BuildError> {
-        let (header, payload) = builder::packet_parts(out)?;
-        builder::write_plaintext(payload, &Outgoing::Reply { body }, self.format, seq_no)?;
-        match self.format {
-            Format::Lip183 => Lioness::new(&self.reply_key)
-                .and_then(|layer| layer.encrypt(payload))
-                .ok_or(builder::TOO_SMALL)?,
-            Format::V039 => Keystream::payload(&self.reply_key).apply(payload),
-        }
-        header.copy_from_slice(&self.header);
-        Ok(PACKET_LEN)
-    }
 }
 
 impl Drop for Surb {
@@ -276,10 +225,10 @@ pub const LEGACY_SURB_KEYS_LEN: usize = SURB_ID_LEN + REPLY_KEY_LEN + 32 * PATH_
 pub struct SurbKeys {
     #[zeroize(skip)]
     id: SurbId,
-    reply_key: [u8; REPLY_KEY_LEN],
-    secrets: [SharedSecret; PATH_LEN],
+    pub(crate) reply_key: [u8; REPLY_KEY_LEN],
+    pub(crate) secrets: [SharedSecret; PATH_LEN],
     #[zeroize(skip)]
-    format: Format,
+    pub(crate) format: Format,
 }
 
 impl SurbKeys {
@@ -291,53 +240,6 @@ impl SurbKeys {
     /// The format the SURB was made for, which [`SurbKeys::open_reply`] opens.
     pub const fn format(&self) -> Format {
         self.format
-    }
-
-    /// Opens a reply: removes every layer, checks the 16-byte zero prefix in constant time
-    /// and decodes the response (MIX.md §6.4, MIX-LIONESS.md §3). Decrypts `payload` in place
-    /// and returns the response bytes inside it.
-    ///
-    /// * LIP-183: `Enc(pek₂)`, `Enc(pek₁)`, `Enc(pek₀)` (undoing the return hops' LIONESS
-    ///   decryptions, the creator's own included), then `Dec(k̃)`.
-    /// * v0.39: XOR the keystreams of `k̃`, `s₀`, `s₁`, `s₂` (the creator's own hop added
-    ///   `s₂`'s, so this removes every layer).
-    ///
-    /// `payload` is the one of [`crate::Action::Reply`]: δ after the creator's own hop.
-    ///
-    /// # Errors
-    /// [`SurbError::Length`] unless `payload` is [`PAYLOAD_LEN`] bytes;
-    /// [`SurbError::Integrity`] if the prefix is not zero (wrong keys or format, or a
-    /// tampered reply: in LIP-183 any flipped bit garbles the whole payload);
-    /// [`SurbError::Malformed`] if the opened chunk does not decode, or its codec is not empty.
-    pub fn open_reply<'a>(&self, payload: &'a mut [u8]) -> Result<&'a [u8], SurbError> {
-        let payload: &mut [u8; PAYLOAD_LEN] = payload.try_into().map_err(|_| SurbError::Length)?;
-        match self.format {
-            Format::Lip183 => {
-                for secret in self.secrets.iter().rev() {
-                    let keys = crate::keys::HopKeys::derive(secret);
-                    keys.lioness()
-                        .and_then(|layer| layer.encrypt(payload))
-                        .ok_or(SurbError::Length)?;
-                }
-                Lioness::new(&self.reply_key)
-                    .and_then(|layer| layer.decrypt(payload))
-                    .ok_or(SurbError::Length)?;
-            }
-            Format::V039 => {
-                Keystream::payload(&self.reply_key).apply(payload);
-                for secret in &self.secrets {
-                    Keystream::payload(secret.as_bytes()).apply(payload);
-                }
-            }
-        }
-        let (zeros, chunk) = payload
-            .split_first_chunk::<PAYLOAD_ZERO_PREFIX_LEN>()
-            .ok_or(SurbError::Length)?;
-        if !crypto::ct_is_zero(zeros) {
-            return Err(SurbError::Integrity);
-        }
-        let chunk = chunk.try_into().map_err(|_| SurbError::Length)?;
-        payload::decode_reply(self.format, chunk).map_err(SurbError::Malformed)
     }
 
     /// The keys as bytes, to persist them (e.g. a browser's `IndexedDB`) until the reply comes:

@@ -8,7 +8,7 @@ pub mod limits;
 pub mod metrics;
 mod mismatch;
 pub mod node;
-pub mod pool;
+pub mod pool_file;
 pub mod probe;
 pub mod processor;
 pub mod replay_store;

@@ -19,7 +19,7 @@ use mix_libp2p::{Destination, MixNode, SendOptions};
 
 use crate::keys;
 use crate::node::{self, Settings};
-use crate::pool::PoolFile;
+use crate::pool_file::PoolFile;
 use crate::waku::{self, LIGHTPUSH_PROTOCOL, LightPushRequest};
 
 /// `mix-relay probe-format`.

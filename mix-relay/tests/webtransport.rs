@@ -10,7 +10,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, SwarmBuilder, identify, identity, ping};
 use mix_relay::cli::{TestnetArgs, start_testnet};
-use mix_relay::pool::PoolNode;
+use mix_relay::pool_file::PoolNode;
 use mix_relay::{RelayHandle, Settings, start};
 use mix_webtransport::is_webtransport;
 

@@ -1,0 +1,114 @@
+//! The Waku request/response protocols a relay serves on plain libp2p streams: metadata and
+//! direct (non-mix) lightpush.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::waku;
+
+/// Reads one `uvarint(len) ‖ bytes` frame of at most `max` bytes and returns the bytes.
+pub(super) async fn read_length_prefixed(
+    stream: &mut libp2p::Stream,
+    max: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let len = unsigned_varint::aio::read_usize(&mut *stream).await?;
+    anyhow::ensure!(
+        len <= max,
+        "a frame of {len} bytes exceeds the limit of {max}"
+    );
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
+/// Runs one request/response exchange on an inbound stream for at most 10 s, logging (at debug
+/// level) why it failed; the peer learns nothing but the closed stream.
+async fn serve_exchange(what: &str, exchange: impl Future<Output = anyhow::Result<()>>) {
+    if let Ok(Err(error)) | Err(error) = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(anyhow::Error::from)
+    {
+        tracing::debug!(%error, "{what} stream failed");
+    }
+}
+
+/// Metadata exchanges served at once, at most; more streams are dropped (reset).
+const METADATA_SLOTS: usize = 256;
+/// Metadata exchanges one peer may have in progress; more of its streams are dropped.
+const METADATA_PER_PEER: usize = 4;
+/// A metadata request (at most 1 KiB) must arrive within this long.
+const METADATA_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers every Waku metadata request with this node's cluster and shards (audit F15: at
+/// most [`METADATA_SLOTS`] at once and [`METADATA_PER_PEER`] per peer, each request read within
+/// [`METADATA_READ_TIMEOUT`], so one slow peer cannot hold every slot; the task ends when the
+/// relay stops).
+pub(super) async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(METADATA_SLOTS));
+    let per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>> = Arc::default();
+    while let Some((peer, mut stream)) = streams.next().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let admitted = per_peer.lock().is_ok_and(|mut held| {
+            let n = held.entry(peer).or_insert(0);
+            if *n >= METADATA_PER_PEER {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        if !admitted {
+            continue;
+        }
+        let response = response.clone();
+        let per_peer = per_peer.clone();
+        tokio::spawn(async move {
+            serve_exchange("metadata", async {
+                tokio::time::timeout(
+                    METADATA_READ_TIMEOUT,
+                    read_length_prefixed(&mut stream, waku::metadata::MAX_METADATA_LEN),
+                )
+                .await??;
+                stream.write_all(&response).await?;
+                stream.close().await?;
+                Ok(())
+            })
+            .await;
+            if let Ok(mut held) = per_peer.lock()
+                && let Some(n) = held.get_mut(&peer)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    held.remove(&peer);
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// One direct (non-mix) lightpush request on a stream: read it, answer, close.
+pub(super) async fn serve_lightpush_stream(
+    mut stream: libp2p::Stream,
+    node: mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>,
+) {
+    serve_exchange("lightpush", async {
+        let request = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
+        let (tx, rx) = oneshot::channel();
+        node.send((request, tx))
+            .await
+            .map_err(|_| anyhow::anyhow!("relay stopped"))?;
+        let response = rx.await?;
+        stream.write_all(&response).await?;
+        stream.close().await?;
+        Ok(())
+    })
+    .await;
+}
