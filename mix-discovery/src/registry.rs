@@ -283,7 +283,7 @@ impl Registry {
             self.remove(offset);
         }
         let offset = self.next;
-        self.next += 1;
+        self.next = self.next.saturating_add(1);
         self.log.insert(
             offset,
             Entry {
@@ -295,9 +295,11 @@ impl Registry {
             },
         );
         self.by_key.insert(key, offset);
-        *self.per_peer.entry(peer).or_default() += 1;
+        let count = self.per_peer.entry(peer).or_default();
+        *count = count.saturating_add(1);
         if let Some(ip) = ip {
-            *self.per_ip.entry(ip).or_default() += 1;
+            let count = self.per_ip.entry(ip).or_default();
+            *count = count.saturating_add(1);
         }
         Ok(ttl.as_secs())
     }
@@ -351,7 +353,7 @@ impl Registry {
             if registrations.len() as u64 >= limit {
                 break;
             }
-            end = offset + 1;
+            end = offset.saturating_add(1);
             registrations.push(Register {
                 ns: Some(entry.namespace.clone()),
                 signed_peer_record: Some(entry.record.clone()),

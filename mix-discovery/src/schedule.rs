@@ -48,7 +48,7 @@ impl LookupRound {
         {
             return false;
         }
-        *pages += 1;
+        *pages = pages.saturating_add(1);
         self.records = self.records.saturating_add(LOOKUP_PAGE);
         true
     }
@@ -146,7 +146,7 @@ impl Schedule {
     /// the longest back-off passed, so a lost answer cannot stop registering).
     pub fn registering(&mut self, now: Instant) {
         if self.next_register.is_some() {
-            self.next_register = Some(now + self.register.max);
+            self.next_register = Some(later(now, self.register.max));
         }
     }
 
@@ -158,7 +158,7 @@ impl Schedule {
             } else {
                 self.register.failure()
             };
-            self.next_register = Some(now + wait);
+            self.next_register = Some(later(now, wait));
         }
     }
 
@@ -170,19 +170,19 @@ impl Schedule {
     /// A lookup round started at `now`; nothing else is due until [`Schedule::discovered`] (or
     /// the slow period passed).
     pub fn discovering(&mut self, now: Instant) {
-        self.next_discover = now + self.slow.max(Duration::from_secs(30));
+        self.next_discover = later(now, self.slow.max(Duration::from_secs(30)));
     }
 
     /// The round ended with `pool` nodes known: the next comes soon while the pool is short
     /// of its target, at the slow period after.
     pub fn discovered(&mut self, now: Instant, pool: usize) {
         let wait = if pool < self.target && self.fast_rounds_left > 0 {
-            self.fast_rounds_left -= 1;
+            self.fast_rounds_left = self.fast_rounds_left.saturating_sub(1);
             self.fast
         } else {
             self.slow
         };
-        self.next_discover = now + wait;
+        self.next_discover = later(now, wait);
     }
 
     /// A new rendezvous point appeared: register (if we do) and look up now, whatever the
@@ -245,6 +245,14 @@ impl Schedule {
         }
         added
     }
+}
+
+/// `now + after`, or 72 h ([`MAX_TTL`]) from now if that overflows the clock (a
+/// configured period absurdly long), or now if even that does.
+fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(MAX_TTL))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
