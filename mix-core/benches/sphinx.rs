@@ -9,6 +9,18 @@
 //! SURBs on 3-hop return paths. Ours runs in both wire formats: LIP-183 (the default, a
 //! LIONESS payload like sphinx-packet's, though built from AES-128-CTR and SHA-256 rather than
 //! `ChaCha20` and BLAKE2) and v0.39 (AES-CTR payload). The LIONESS layer alone is measured too.
+//!
+//! Group `peel_parts` breaks one LIP-183 hop (`peel_hop/mix_core_lip183`) into its pieces: the
+//! three steps of `peel_with` one by one (step 4 is a forward hop), and inside them the curve
+//! work (lifting α to Edwards form, one clamped Edwards multiplication, the conversion back to
+//! a u-coordinate), the key derivation, the header keystream over β ‖ 0 and the MAC over β.
+//! The summary adds them up into the hop's floor with curve25519-dalek's public API: two
+//! variable-base multiplications, one lift, two conversions and the symmetric work that the
+//! format fixes (printed as "peel floor" in the summary).
+//!
+//! The workspace builds curve25519-dalek in one codegen unit for `release` and `bench` (see the
+//! root Cargo.toml): it makes the Edwards multiplication markedly faster, and the ladder that
+//! sphinx-packet uses not at all, so compare with that setting in place.
 
 #![allow(
     missing_docs,
@@ -261,6 +273,77 @@ fn bench_peel(c: &mut Criterion) {
     g.finish();
 }
 
+/// Where one LIP-183 hop's time goes: the steps of [`peel_with`] one by one, and the curve
+/// operations and hashes inside step 1 and step 4, on the same packet as `peel_hop`.
+fn bench_peel_parts(c: &mut Criterion) {
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+
+    let o = ours();
+    let mut g = c.benchmark_group("peel_parts");
+    let mut rng = ChaCha20Rng::from_seed([3; 32]);
+    let mut packet = [0u8; PACKET_LEN];
+    let format = Format::Lip183;
+    PacketBuilder::new(&o.route)
+        .format(format)
+        .build(&mut rng, CODEC, &body(format, 0), &mut packet)
+        .unwrap();
+    let key = &o.keys[0];
+    let alpha: [u8; 32] = packet[..32].try_into().unwrap();
+    let scalar = [0x42; 32];
+    let edwards = MontgomeryPoint(alpha).to_edwards(0).unwrap();
+    g.bench_function("lift_to_edwards", |b| {
+        b.iter(|| black_box(MontgomeryPoint(black_box(alpha)).to_edwards(0)));
+    });
+    g.bench_function("edwards_mul_clamped", |b| {
+        b.iter(|| black_box(black_box(edwards).mul_clamped(scalar)));
+    });
+    let product = edwards.mul_clamped(scalar);
+    g.bench_function("to_montgomery", |b| {
+        b.iter(|| black_box(black_box(product).to_montgomery()));
+    });
+    g.bench_function("step1_hop_secrets", |b| {
+        b.iter(|| black_box(key.hop_secrets_with(format, black_box(&packet)).unwrap()));
+    });
+    let shared = key.hop_secrets(&packet).unwrap().shared_secret().clone();
+    g.bench_function("hop_keys_derive", |b| {
+        b.iter(|| black_box(HopKeys::derive(black_box(&shared))));
+    });
+    g.bench_function("step3_verify_mac", |b| {
+        b.iter_batched(
+            || key.hop_secrets_with(format, &packet).unwrap(),
+            |s| s.verify_mac(&packet).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("step4_peel_in_place", |b| {
+        b.iter_batched_ref(
+            || {
+                let verified = key
+                    .hop_secrets_with(format, &packet)
+                    .unwrap()
+                    .verify_mac(&packet)
+                    .unwrap();
+                (Some(verified), packet)
+            },
+            |(verified, p)| {
+                let action = verified.take().unwrap().peel_in_place(p);
+                assert!(matches!(action, Ok(Action::Forward { .. })));
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    let keys = HopKeys::derive(&shared);
+    let mut beta = [0u8; params::DECRYPTED_BETA_LEN];
+    g.bench_function("header_aes128_ctr_688", |b| {
+        b.iter(|| hazmat::aes128_ctr(*keys.aes_key(), *keys.iv(), 0, black_box(&mut beta)));
+    });
+    g.bench_function("mac16_576", |b| {
+        let beta = &packet[32..32 + params::BETA_LEN];
+        b.iter(|| black_box(hazmat::mac16(keys.mac_key(), black_box(beta))));
+    });
+    g.finish();
+}
+
 fn bench_surb(c: &mut Criterion) {
     let o = ours();
     let t = theirs();
@@ -477,6 +560,38 @@ fn summary(started: std::time::SystemTime) {
     } else {
         missing = true;
     }
+    // The floor of a LIP-183 forward hop with dalek's public API: every piece but the
+    // multiplications is already a single call, so the hop cannot cost less than their sum.
+    let part = |name: &str| fresh("peel_parts", name);
+    if let (Some(mul), Some(conv), Some(lift), Some(lioness), Some(derive), Some(aes), Some(mac)) = (
+        part("edwards_mul_clamped"),
+        part("to_montgomery"),
+        part("lift_to_edwards"),
+        fresh("payload_layer_3984", "lioness_keys_and_decrypt"),
+        part("hop_keys_derive"),
+        part("header_aes128_ctr_688"),
+        part("mac16_576"),
+    ) && let (Some(peel), Some(theirs)) = (peel, fresh("peel_hop", "sphinx_packet"))
+    {
+        let floor = mul * 2 + conv * 2 + lift + lioness + derive + aes + mac;
+        println!(
+            "peel floor with dalek's public API: 2 Edwards mul {} + 2 to_montgomery {} + lift {} + LIONESS {} + keys {} + β keystream {} + MAC {}",
+            us(mul * 2),
+            us(conv * 2),
+            us(lift),
+            us(lioness),
+            us(derive),
+            us(aes),
+            us(mac),
+        );
+        println!(
+            "  = {} (peel measured {}) → floor ratio {:.2} vs sphinx-packet (2 mul alone: {:.2})",
+            us(floor),
+            us(peel),
+            floor.as_secs_f64() / theirs.as_secs_f64(),
+            (mul * 2).as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
     if missing {
         println!(
             "(some benches did not run in this invocation: no full summary; run `cargo bench -p mix-core --bench sphinx`)"
@@ -492,6 +607,7 @@ fn main() {
     bench_x25519(&mut c);
     bench_build(&mut c);
     bench_peel(&mut c);
+    bench_peel_parts(&mut c);
     bench_surb(&mut c);
     bench_lioness(&mut c);
     c.final_summary();
