@@ -27,7 +27,6 @@ use rand::seq::IteratorRandom as _;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
 
-use crate::keys::{self, NodeKeys};
 use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
@@ -50,7 +49,7 @@ pub use enr::waku_enr;
 use handle::Command;
 pub use handle::{ExitRequest, LightpushError, NodeInfo, RelayHandle};
 pub use settings::{DiscoverySettings, KeySource, Settings};
-use streams::{read_length_prefixed, serve_lightpush_stream, serve_metadata};
+use streams::{read_length_prefixed, serve_lightpush_stream};
 pub use swarm::MixPeers;
 use swarm::{Behaviour, BehaviourEvent, build_swarm};
 
@@ -60,19 +59,7 @@ use swarm::{Behaviour, BehaviourEvent, build_swarm};
 /// If the keys cannot be loaded, the replay store opened, a port bound or the metrics server
 /// started.
 pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
-    let keys = match &settings.keys {
-        KeySource::Dir { dir, mixkey } => {
-            let (keys, status) = keys::load_or_create(dir, mixkey.as_deref())
-                .with_context(|| format!("loading the keys in {}", dir.display()))?;
-            tracing::info!(?status, "keys ready");
-            keys
-        }
-        KeySource::Given(keys) => NodeKeys {
-            identity: keys.identity.clone(),
-            mix: keys.mix.clone(),
-        },
-        KeySource::Ephemeral => NodeKeys::generate(),
-    };
+    let keys = settings.keys.load()?;
     let peer_id = keys.peer_id();
     let mix_public = keys.mix_public();
     let replay = match &settings.replay_file {
@@ -136,16 +123,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         }
     }
     let mut control = swarm.behaviour().stream.new_control();
-    let metadata_streams = control
-        .accept(StreamProtocol::new(waku::metadata::METADATA_PROTOCOL))
-        .context("registering the Waku metadata protocol")?;
-    tokio::spawn(serve_metadata(
-        metadata_streams,
-        waku::metadata::response(settings.cluster_id, &settings.shards),
-    ));
-    let lightpush_streams = control
-        .accept(StreamProtocol::new(LIGHTPUSH_PROTOCOL))
-        .context("registering the lightpush protocol")?;
+    let lightpush_streams = streams::accept(&mut control, settings.cluster_id, &settings.shards)?;
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let metrics_addr = match settings.metrics_addr {

@@ -5,12 +5,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use libp2p::Multiaddr;
 use mix_core::{Delay, DelayStrategy, Format, ReplayConfig};
 use mix_discovery::{RegistryConfig, Schedule};
 use mix_libp2p::{Instant, PoolConfig};
 
-use crate::keys::{MixNodeEntry, NodeKeys};
+use crate::keys::{self, MixNodeEntry, NodeKeys};
 use crate::limits::Limits;
 
 /// Where a relay's keys come from.
@@ -27,6 +28,28 @@ pub enum KeySource {
     Given(Box<NodeKeys>),
     /// Fresh keys, forgotten at exit (the `send` command, throwaway nodes).
     Ephemeral,
+}
+
+impl KeySource {
+    /// The keys: loaded from (or created in) the directory, copied, or generated.
+    ///
+    /// # Errors
+    /// If the key directory cannot be read or written, or holds a bad key.
+    pub(super) fn load(&self) -> anyhow::Result<NodeKeys> {
+        Ok(match self {
+            KeySource::Dir { dir, mixkey } => {
+                let (keys, status) = keys::load_or_create(dir, mixkey.as_deref())
+                    .with_context(|| format!("loading the keys in {}", dir.display()))?;
+                tracing::info!(?status, "keys ready");
+                keys
+            }
+            KeySource::Given(keys) => NodeKeys {
+                identity: keys.identity.clone(),
+                mix: keys.mix.clone(),
+            },
+            KeySource::Ephemeral => NodeKeys::generate(),
+        })
+    }
 }
 
 /// Everything a relay needs to start. [`Settings::local`] gives a loopback node.

@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::PeerId;
+use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::waku;
+use crate::waku::{self, LIGHTPUSH_PROTOCOL};
 
 /// Reads one `uvarint(len) ‖ bytes` frame of at most `max` bytes and returns the bytes.
 pub(super) async fn read_length_prefixed(
@@ -37,6 +38,28 @@ async fn serve_exchange(what: &str, exchange: impl Future<Output = anyhow::Resul
     }
 }
 
+/// Serves Waku metadata on `control` from now on (a task that ends when the relay stops), and
+/// accepts direct lightpush streams, which the event loop answers: it returns them.
+///
+/// # Errors
+/// If either protocol is already registered on `control`.
+pub(super) fn accept(
+    control: &mut libp2p_stream::Control,
+    cluster_id: u16,
+    shards: &[u16],
+) -> anyhow::Result<libp2p_stream::IncomingStreams> {
+    let metadata_streams = control
+        .accept(StreamProtocol::new(waku::metadata::METADATA_PROTOCOL))
+        .context("registering the Waku metadata protocol")?;
+    tokio::spawn(serve_metadata(
+        metadata_streams,
+        waku::metadata::response(cluster_id, shards),
+    ));
+    control
+        .accept(StreamProtocol::new(LIGHTPUSH_PROTOCOL))
+        .context("registering the lightpush protocol")
+}
+
 /// Metadata exchanges served at once, at most; more streams are dropped (reset).
 const METADATA_SLOTS: usize = 256;
 /// Metadata exchanges one peer may have in progress; more of its streams are dropped.
@@ -48,7 +71,7 @@ const METADATA_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// most [`METADATA_SLOTS`] at once and [`METADATA_PER_PEER`] per peer, each request read within
 /// [`METADATA_READ_TIMEOUT`], so one slow peer cannot hold every slot; the task ends when the
 /// relay stops).
-pub(super) async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
+async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: Vec<u8>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(METADATA_SLOTS));
     let per_peer: Arc<std::sync::Mutex<HashMap<PeerId, usize>>> = Arc::default();
     while let Some((peer, mut stream)) = streams.next().await {
