@@ -35,8 +35,8 @@ use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
 use crate::waku::{
-    self, LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, LightPushService,
-    PublishOutcome, ServiceConfig, WakuMessage,
+    self, Answer, LIGHTPUSH_PROTOCOL, LightPushResponse, LightPushService, ReplyError,
+    ServiceConfig, WakuMessage,
 };
 
 /// Where a relay's keys come from.
@@ -292,9 +292,9 @@ pub enum LightpushError {
     /// The mix layer failed (no route, too long, timeout).
     #[error(transparent)]
     Mix(#[from] ClientError),
-    /// The reply did not decode as a `LightPushResponse`.
-    #[error("the reply is not a lightpush response")]
-    BadReply,
+    /// The reply is not the service's answer to the request.
+    #[error(transparent)]
+    BadReply(#[from] ReplyError),
     /// The relay stopped.
     #[error("the relay has stopped")]
     Stopped,
@@ -314,10 +314,6 @@ enum Command {
     TopicPeers {
         topic: String,
         reply: oneshot::Sender<usize>,
-    },
-    Lightpush {
-        request: Vec<u8>,
-        reply: oneshot::Sender<Vec<u8>>,
     },
     SendFrame {
         peer: PeerId,
@@ -524,7 +520,8 @@ impl RelayHandle {
     /// in the pool), through 3 hops with exit == destination, and returns the service's answer.
     ///
     /// # Errors
-    /// As [`RelayHandle::send`], and [`LightpushError::BadReply`].
+    /// As [`RelayHandle::send`], and [`LightpushError::BadReply`] (including a response that
+    /// answers another request id).
     pub async fn lightpush(
         &self,
         service: PeerId,
@@ -532,33 +529,17 @@ impl RelayHandle {
         message: WakuMessage,
         options: SendOptions,
     ) -> Result<LightPushResponse, LightpushError> {
-        let mut id = [0u8; 10];
-        rand::fill(&mut id);
-        let request = LightPushRequest {
-            request_id: hex::encode(id),
-            pubsub_topic: Some(pubsub_topic.to_owned()),
-            message: Some(message),
-        };
+        let request_id = waku::request_id(&mut rand::rng());
+        let request = waku::encode_request(request_id.clone(), pubsub_topic, message);
         let reply = self
             .send(
                 Destination::ExitIsDestination(service),
                 LIGHTPUSH_PROTOCOL,
-                waku::encode_length_prefixed(&request),
+                request,
                 options,
             )
             .await?;
-        let body = waku::decode_length_prefixed(&reply).map_err(|_| LightpushError::BadReply)?;
-        LightPushResponse::decode(body).map_err(|_| LightpushError::BadReply)
-    }
-
-    /// Answers a lightpush request (protobuf bytes) as the service would over a stream.
-    ///
-    /// # Errors
-    /// [`LightpushError::Stopped`] if the relay has stopped.
-    pub async fn handle_lightpush(&self, request: Vec<u8>) -> Result<Vec<u8>, LightpushError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::Lightpush { request, reply }).await?;
-        rx.await.map_err(|_| LightpushError::Stopped)
+        Ok(waku::decode_response(&reply, &request_id)?)
     }
 
     /// Sends a raw frame to `peer` on `/mix/1.0.0` (tools, tests and benchmarks that build
@@ -1308,8 +1289,7 @@ impl Node {
                     }
                 }
                 Some((request, reply)) = lp_rx.recv() => {
-                    let response = self.handle_lightpush(&request);
-                    let _ = reply.send(waku::encode_length_prefixed(&response));
+                    let _ = reply.send(self.serve_lightpush(&request).framed);
                 }
                 due = tick.tick() => {
                     let lag = self.lag.record(due, tokio::time::Instant::now());
@@ -1420,10 +1400,6 @@ impl Node {
                     &TopicHash::from_raw(topic),
                 );
                 let _ = reply.send(n);
-            }
-            Command::Lightpush { request, reply } => {
-                let response = self.handle_lightpush(&request);
-                let _ = reply.send(response.encode_to_vec());
             }
             Command::SendFrame { peer, addrs, frame } => {
                 self.swarm.behaviour_mut().mix.send(peer, addrs, frame);
@@ -1878,13 +1854,9 @@ impl Node {
                         });
                     }
                 } else if codec == LIGHTPUSH_PROTOCOL {
-                    let response = match waku::decode_length_prefixed(&body) {
-                        Ok(request) => self.handle_lightpush(request),
-                        Err(_) => self.handle_lightpush(&[0xff]),
-                    };
-                    let response = waku::encode_length_prefixed(&response);
+                    let answer = self.serve_lightpush(&body);
                     for surb in &surbs {
-                        self.reply_through(surb, &response);
+                        self.reply_through(surb, &answer.framed);
                     }
                 } else {
                     // No local handler for this codec: Nim's switch would find none either.
@@ -1994,38 +1966,37 @@ impl Node {
         self.send_packet_after(*surb.first_hop(), packet, hold);
     }
 
-    fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {
+    /// Answers one framed lightpush request (`uvarint(len) || LightPushRequest`), from a direct
+    /// stream or a mix packet alike, through the service's one entry point.
+    fn serve_lightpush(&mut self, request: &[u8]) -> Answer {
         // One budget for every publish from this relay's identity, direct or through the
         // mixnet (audit F13); beyond it, nwaku's 429.
         if !self
             .publish_budget
             .try_acquire(self.peer_id, Instant::now())
         {
-            self.metrics
-                .lightpush_result(waku::StatusCode::TooManyRequests.code());
-            return LightPushResponse {
-                request_id: "N/A".to_owned(),
-                status_code: waku::StatusCode::TooManyRequests.code(),
-                status_desc: Some("publish rate limit".to_owned()),
-                relay_peer_count: None,
-            };
+            let answer = Answer::refused(waku::StatusCode::TooManyRequests, "publish rate limit");
+            self.metrics.lightpush_result(answer.response.status_code);
+            return answer;
         }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let response = self.lightpush.handle(request, |topic, message| {
-            let hash = TopicHash::from_raw(topic);
-            let peers = topic_peer_count(gossipsub, &hash);
-            let mut message = message.clone();
-            if message.timestamp.unwrap_or(0) == 0 {
-                let now_ns = i64::try_from(unix_now_ms())
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1_000_000);
-                message.timestamp = Some(now_ns);
-            }
-            let result = gossipsub.publish(hash, message.encode_to_vec());
-            PublishOutcome::from_gossipsub(&result, u32::try_from(peers).unwrap_or(u32::MAX))
-        });
-        self.metrics.lightpush_result(response.status_code);
-        response
+        let answer = self
+            .lightpush
+            .handle_length_prefixed(request, |topic, message| {
+                let hash = TopicHash::from_raw(topic);
+                let peers = topic_peer_count(gossipsub, &hash);
+                let mut message = message.clone();
+                if message.timestamp.unwrap_or(0) == 0 {
+                    let now_ns = i64::try_from(unix_now_ms())
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000_000);
+                    message.timestamp = Some(now_ns);
+                }
+                let result = gossipsub.publish(hash, message.encode_to_vec());
+                waku::publish_outcome(&result, u32::try_from(peers).unwrap_or(u32::MAX))
+            });
+        self.metrics.lightpush_result(answer.response.status_code);
+        answer
     }
 
     fn forward_to_destination(
@@ -2204,13 +2175,15 @@ async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: V
     }
 }
 
-/// One direct (non-mix) lightpush request on a stream: read it, answer, close.
+/// One direct (non-mix) lightpush request on a stream: read it, answer, close. The node gets
+/// the request framed, as from a mix packet.
 async fn serve_lightpush_stream(
     mut stream: libp2p::Stream,
     node: mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>,
 ) {
     serve_exchange("lightpush", async {
-        let request = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
+        let body = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
+        let request = waku::encode_frame(&body);
         let (tx, rx) = oneshot::channel();
         node.send((request, tx))
             .await
