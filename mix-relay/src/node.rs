@@ -1750,16 +1750,7 @@ impl Node {
                 self.metrics.packet_received();
                 self.on_packet(frame.packet, Some(peer));
             }
-            mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(match reason {
-                mix_libp2p::DropReason::Length => DropReason::Length,
-                mix_libp2p::DropReason::Oversize => DropReason::Oversize,
-                mix_libp2p::DropReason::StreamLimit => DropReason::StreamLimit,
-                mix_libp2p::DropReason::StreamIdle => DropReason::StreamIdleClosed,
-                mix_libp2p::DropReason::RateLimited => DropReason::RateLimited,
-                mix_libp2p::DropReason::BadPrefix => DropReason::BadPrefix,
-                mix_libp2p::DropReason::Truncated => DropReason::Truncated,
-                mix_libp2p::DropReason::Stalled => DropReason::Stalled,
-            }),
+            mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(reason.into()),
             mix_libp2p::Event::SendFailed {
                 peer,
                 frames,
