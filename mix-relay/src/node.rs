@@ -120,7 +120,10 @@ pub struct Settings {
     /// before their handshake and counted.
     pub max_connections_per_ip: usize,
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
-    /// payload after building it (a tampering exit). Never set in production.
+    /// payload after building it (a tampering exit). A test hook: compiled only into debug
+    /// builds and builds with the `test-hooks` feature, never into a release relay.
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
+    #[doc(hidden)]
     pub tamper_replies: bool,
     /// Discovery through Waku rendezvous.
     pub discovery: DiscoverySettings,
@@ -237,6 +240,7 @@ impl Settings {
             max_incoming_connections: 4096,
             // Every peer of a loopback testnet (relays, browsers, tests) shares 127.0.0.1.
             max_connections_per_ip: 4096,
+            #[cfg(any(debug_assertions, feature = "test-hooks"))]
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
             // A loopback node dials loopback peers: local testnets, tests and demos.
@@ -986,6 +990,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         exit_tx,
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
         tamper_replies: settings.tamper_replies,
         sender_hold: settings.sender_hold,
         mismatch: MismatchWarnings::default(),
@@ -1105,6 +1110,7 @@ struct Node {
     messages: broadcast::Sender<(String, WakuMessage)>,
     forward_timeout: Duration,
     /// [`Settings::tamper_replies`].
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
     tamper_replies: bool,
     /// [`Settings::sender_hold`], for our SURB replies.
     sender_hold: Option<Delay>,
@@ -1946,6 +1952,7 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         }
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
         if self.tamper_replies {
             // The first byte of δ: within the zero prefix the sender checks.
             packet[mix_core::HEADER_LEN] ^= 0x01;
