@@ -16,6 +16,8 @@
 )]
 
 mod error;
+#[cfg(test)]
+mod js_constants;
 mod lightpush;
 #[cfg(all(feature = "network", target_arch = "wasm32"))]
 mod network;

@@ -221,6 +221,14 @@ fn parse_key(text: &str) -> Option<NodePublicKey> {
 /// The Waku cluster whose mix nodes a client looks up when `clusterId` is not given.
 pub(crate) const DEFAULT_CLUSTER_ID: u16 = 2;
 
+/// The shard of the pubsub topic lightpush uses when none is given (`/waku/2/rs/<cluster>/0`).
+/// JS reads it from `js/src/generated.ts`.
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "rendered into js/src/generated.ts by a test")
+)]
+pub(crate) const DEFAULT_SHARD: u16 = 0;
+
 /// The options of `WasmMixClient.create`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
