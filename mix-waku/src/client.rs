@@ -93,44 +93,37 @@ pub fn decode_response(reply: &[u8], request_id: &str) -> Result<LightPushRespon
 mod tests {
     use super::*;
 
-    /// A counter, standing in for randomness in tests only.
-    struct Counter(u8);
-
-    impl rand_core::TryRng for Counter {
-        type Error = core::convert::Infallible;
-
-        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-            Ok(0)
-        }
-
-        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            Ok(0)
-        }
-
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-            for byte in dst {
-                *byte = self.0;
-                self.0 = self.0.wrapping_add(0x11);
-            }
-            Ok(())
-        }
-    }
-
-    impl rand_core::TryCryptoRng for Counter {}
-
     #[test]
     fn request_ids_are_uuid_v4() {
-        let id = request_id(&mut Counter(0));
-        assert_eq!(id, "00112233-4455-4677-8899-aabbccddeeff");
-        assert_eq!(id.len(), REQUEST_ID_LEN);
-        let id = request_id(&mut Counter(0xff));
-        assert_eq!(id.len(), REQUEST_ID_LEN);
-        assert_eq!(id.as_bytes()[14], b'4');
-        assert!(
-            matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
-            "{id}"
-        );
-        assert_ne!(request_id(&mut Counter(1)), request_id(&mut Counter(2)));
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::{Rng as _, SeedableRng as _};
+        for seed in 0..64 {
+            let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+            let id = request_id(&mut rng.clone());
+            // The same bytes, formatted independently.
+            let mut bytes = [0u8; 16];
+            rng.fill_bytes(&mut bytes);
+            bytes[6] = 0x40 | (bytes[6] & 0x0f);
+            bytes[8] = 0x80 | (bytes[8] & 0x3f);
+            let hex = hex::encode(bytes);
+            let want = [
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..],
+            ]
+            .join("-");
+            assert_eq!(id, want);
+            assert_eq!(id.len(), REQUEST_ID_LEN);
+            assert_eq!(id.as_bytes()[14], b'4');
+            assert!(
+                matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+                "{id}"
+            );
+        }
+        let mut rng = ChaCha20Rng::from_seed([1; 32]);
+        assert_ne!(request_id(&mut rng), request_id(&mut rng));
     }
 
     #[test]
