@@ -1,6 +1,8 @@
-//! The lightpush v3 service on arbitrary request bytes, bare and framed, and the Waku decoders
-//! it relies on. Must never panic; every response carries one of nwaku's status codes and
-//! decodes back; a published message re-encodes to bytes nwaku accepts.
+//! The lightpush v3 service of mix-waku on arbitrary request bytes, framed (its one entry point,
+//! the one the relay's exit and stream server call) and bare, and the Waku decoders it relies on.
+//! Must never panic; every response carries one of nwaku's status codes and decodes back; a
+//! published message re-encodes to bytes nwaku accepts; a message the sender's check
+//! (`check_request`) passes is one the service publishes.
 //!
 //! The bytes are also tried as the `WakuMessage` of a request for a served topic, so that the
 //! message checks and the publish path are reached without the fuzzer finding the topic.
@@ -8,10 +10,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use mix_core_fuzz::length_prefixed;
-use mix_relay::waku::{
+use mix_waku::{
     LightPushResponse, LightPushService, MAX_FRAME_LEN, MAX_META_LEN, PublishOutcome,
-    ServiceConfig, StatusCode, WakuMessage, decode_length_prefixed, decode_request,
-    decode_waku_message, encode_length_prefixed, parse_pubsub_topic, pubsub_topic,
+    ServiceConfig, StatusCode, WakuMessage, check_request, decode_length_prefixed,
+    decode_request, decode_waku_message, encode_length_prefixed, parse_pubsub_topic,
+    pubsub_topic,
 };
 use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint};
@@ -66,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
             publish(&mut called_framed, topic, message)
         });
         assert_eq!(called_framed, called);
-        assert_eq!(framed, encode_length_prefixed(&response));
+        assert_eq!(framed.response, response);
+        assert_eq!(framed.framed, encode_length_prefixed(&response));
     }
 
     // The raw bytes as a (probably ill-)framed request.
@@ -74,8 +78,9 @@ fuzz_target!(|data: &[u8]| {
     let framed = service.handle_length_prefixed(data, |topic, message| {
         publish(&mut called_raw, topic, message)
     });
-    let body = decode_length_prefixed(&framed).expect("the response is one frame");
+    let body = decode_length_prefixed(&framed.framed).expect("the response is one frame");
     let response = LightPushResponse::decode(body).expect("the response decodes");
+    assert_eq!(response, framed.response);
     check_response(&response, called_raw);
     if decode_length_prefixed(data).is_err() {
         assert!(!called_raw);
@@ -84,10 +89,11 @@ fuzz_target!(|data: &[u8]| {
 
     // The bytes as the message of a request for a served topic: published exactly when the
     // message passes nwaku's decoding and the service's checks.
+    let topic = pubsub_topic(CLUSTER, SHARDS[data.len() % 2]);
     let mut request = Vec::new();
     for (tag, field) in [
         (1, &b"id"[..]),
-        (20, pubsub_topic(CLUSTER, SHARDS[data.len() % 2]).as_bytes()),
+        (20, topic.as_bytes()),
         (21, data),
     ] {
         encode_key(tag, WireType::LengthDelimited, &mut request);
@@ -102,12 +108,24 @@ fuzz_target!(|data: &[u8]| {
     let decoded = decode_waku_message(data);
     let id = if decoded.is_ok() { "id" } else { "N/A" };
     assert_eq!(response.request_id, id);
-    let publishable = decoded.is_ok_and(|m| {
+    let publishable = decoded.as_ref().is_ok_and(|m| {
         !m.payload.is_empty()
             && !m.content_topic.is_empty()
             && m.encoded_len() <= service.config().max_message_size
     });
     assert_eq!(called_wrapped, publishable);
+    // The sender's check: on a served topic it passes exactly the messages the service takes
+    // (size aside, which a packet bounds far below the service's limit).
+    if let Ok(message) = &decoded {
+        let checked = check_request(&topic, message);
+        if message.encoded_len() <= service.config().max_message_size {
+            assert_eq!(checked.is_ok(), called_wrapped, "{checked:?}");
+        }
+        if let Err(refusal) = checked {
+            assert_eq!(refusal.status.code(), response.status_code);
+            assert_eq!(response.status_desc.as_deref(), Some(refusal.desc.as_str()));
+        }
+    }
 
     // The decoders on their own.
     if let Ok(message) = decode_waku_message(data) {

@@ -11,53 +11,18 @@
  * @module
  */
 
+import { WASM_ERROR_CODES, type WasmErrorCode } from './generated.js'
+
 /**
- * The stable error codes. One of the strings in {@link MIX_ERROR_CODES}.
- *
- * | code | meaning |
- * | --- | --- |
- * | `INVALID_OPTIONS` | an argument or option is missing, of the wrong type or out of range |
- * | `PAYLOAD_TOO_LARGE` | the message does not fit in one Sphinx packet; `maxLen` says what fits |
- * | `NO_ROUTE` | the pool has too few usable mix nodes for a path |
- * | `UNKNOWN_DESTINATION` | the requested destination / service node is not in the pool |
- * | `TIMEOUT` | no reply came back within `timeoutMs` |
- * | `NOT_CONNECTED` | no gateway could be reached, or no circuit reservation was granted |
- * | `SEND_FAILED` | the packet could not be handed to the first hop |
- * | `INVALID_REPLY` | a reply came back but did not open (tampered with on the way) |
- * | `BAD_REPLY` | a reply opened but its content is not a valid answer (e.g. not a lightpush response) |
- * | `CLOSED` | the client was closed |
- * | `INTERNAL` | a bug or an unexpected failure inside the library |
- * | `NOT_INITIALISED` | the wasm module is not loaded: call and await `initAsync()` first (or it failed to load) |
+ * The stable error codes. One of the strings in {@link MIX_ERROR_CODES}: the wasm module's codes
+ * ({@link WASM_ERROR_CODES}, generated from the Rust definitions, where each is described),
+ * and `NOT_INITIALISED`, which only this package throws: the wasm module is not loaded (call and
+ * await `initAsync()` first, or it failed to load).
  */
-export type MixErrorCode =
-  | 'INVALID_OPTIONS'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'NO_ROUTE'
-  | 'UNKNOWN_DESTINATION'
-  | 'TIMEOUT'
-  | 'NOT_CONNECTED'
-  | 'SEND_FAILED'
-  | 'INVALID_REPLY'
-  | 'BAD_REPLY'
-  | 'CLOSED'
-  | 'INTERNAL'
-  | 'NOT_INITIALISED'
+export type MixErrorCode = WasmErrorCode | 'NOT_INITIALISED'
 
 /** Every {@link MixErrorCode}, in a stable order. */
-export const MIX_ERROR_CODES: readonly MixErrorCode[] = Object.freeze([
-  'INVALID_OPTIONS',
-  'PAYLOAD_TOO_LARGE',
-  'NO_ROUTE',
-  'UNKNOWN_DESTINATION',
-  'TIMEOUT',
-  'NOT_CONNECTED',
-  'SEND_FAILED',
-  'INVALID_REPLY',
-  'BAD_REPLY',
-  'CLOSED',
-  'INTERNAL',
-  'NOT_INITIALISED'
-])
+export const MIX_ERROR_CODES: readonly MixErrorCode[] = Object.freeze([...WASM_ERROR_CODES, 'NOT_INITIALISED'])
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(MIX_ERROR_CODES)
 

@@ -38,6 +38,6 @@ export type {
 } from './client.js'
 export { MixError, MIX_ERROR_CODES, isMixError, toMixError } from './errors.js'
 export type { MixErrorCode, MixErrorOptions } from './errors.js'
-
-/** The lightpush v3 protocol id, the codec to use with {@link MixClient.send} for raw lightpush. */
-export const LIGHTPUSH_CODEC = '/vac/waku/lightpush/3.0.0'
+// LIGHTPUSH_CODEC: the lightpush v3 protocol id, the codec to use with MixClient.send for raw
+// lightpush (from the Rust definition).
+export { LIGHTPUSH_CODEC } from './generated.js'

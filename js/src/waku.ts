@@ -40,8 +40,7 @@ import type {
 import type { LightPushResponse, MixClient, SendOptions } from './client.js'
 import { MixError, toMixError } from './errors.js'
 import type { MixErrorCode } from './errors.js'
-
-const LIGHTPUSH_V3 = '/vac/waku/lightpush/3.0.0'
+import { LIGHTPUSH_CODEC as LIGHTPUSH_V3 } from './generated.js'
 
 /**
  * The values of `@waku/interfaces`' `LightPushError` enum (0.0.34) that this adapter returns.

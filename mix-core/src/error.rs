@@ -96,8 +96,10 @@ impl fmt::Display for BuildError {
 impl core::error::Error for BuildError {}
 
 /// Why a replay filter refused a tag.
+///
+/// Not `#[non_exhaustive]`: relays map every reason to a metric label, and a new reason should
+/// fail their build rather than fall into a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ReplayError {
     /// The tag was seen before and has not expired: the packet is a replay.
     Replayed,
@@ -121,8 +123,10 @@ impl fmt::Display for ReplayError {
 impl core::error::Error for ReplayError {}
 
 /// A received packet was dropped by per-hop processing (MIX.md §5.5).
+///
+/// Not `#[non_exhaustive]`: relays map every reason to a metric label, and a new reason should
+/// fail their build rather than fall into a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum PeelError {
     /// The buffer is not exactly one packet.
     Length,

@@ -125,6 +125,42 @@ impl DropReason {
     }
 }
 
+impl From<mix_libp2p::DropReason> for DropReason {
+    /// The label of a frame the `/mix/1.0.0` behaviour dropped.
+    fn from(reason: mix_libp2p::DropReason) -> Self {
+        match reason {
+            mix_libp2p::DropReason::Length => Self::Length,
+            mix_libp2p::DropReason::Oversize => Self::Oversize,
+            mix_libp2p::DropReason::StreamLimit => Self::StreamLimit,
+            mix_libp2p::DropReason::StreamIdle => Self::StreamIdleClosed,
+            mix_libp2p::DropReason::RateLimited => Self::RateLimited,
+            mix_libp2p::DropReason::BadPrefix => Self::BadPrefix,
+            mix_libp2p::DropReason::Truncated => Self::Truncated,
+            mix_libp2p::DropReason::Stalled => Self::Stalled,
+        }
+    }
+}
+
+impl From<mix_core::PeelError> for DropReason {
+    /// The label of a packet peeling refused.
+    fn from(error: mix_core::PeelError) -> Self {
+        use mix_core::{PeelError, ReplayError};
+        match error {
+            PeelError::Length => Self::Length,
+            PeelError::Replay(ReplayError::Replayed) => Self::Replay,
+            PeelError::Replay(ReplayError::Full | ReplayError::Unavailable) => {
+                Self::ReplayStoreFull
+            }
+            PeelError::Rejected
+            | PeelError::AlphaZero
+            | PeelError::AlphaNonCanonical
+            | PeelError::AlphaLowOrder => Self::Rejected,
+            PeelError::PayloadIntegrity => Self::PayloadIntegrity,
+            PeelError::Malformed(_) => Self::Malformed,
+        }
+    }
+}
+
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -572,6 +608,49 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_reasons_of_other_layers_keep_their_meaning() {
+        use mix_core::{DecodeError, PeelError, ReplayError};
+        use mix_libp2p::DropReason as Wire;
+        let wire = [
+            (Wire::Length, DropReason::Length),
+            (Wire::Oversize, DropReason::Oversize),
+            (Wire::StreamLimit, DropReason::StreamLimit),
+            (Wire::StreamIdle, DropReason::StreamIdleClosed),
+            (Wire::RateLimited, DropReason::RateLimited),
+            (Wire::BadPrefix, DropReason::BadPrefix),
+            (Wire::Truncated, DropReason::Truncated),
+            (Wire::Stalled, DropReason::Stalled),
+        ];
+        for (reason, label) in wire {
+            assert_eq!(DropReason::from(reason), label);
+        }
+        let peel = [
+            (PeelError::Length, DropReason::Length),
+            (PeelError::Replay(ReplayError::Replayed), DropReason::Replay),
+            (
+                PeelError::Replay(ReplayError::Full),
+                DropReason::ReplayStoreFull,
+            ),
+            (
+                PeelError::Replay(ReplayError::Unavailable),
+                DropReason::ReplayStoreFull,
+            ),
+            (PeelError::Rejected, DropReason::Rejected),
+            (PeelError::AlphaZero, DropReason::Rejected),
+            (PeelError::AlphaNonCanonical, DropReason::Rejected),
+            (PeelError::AlphaLowOrder, DropReason::Rejected),
+            (PeelError::PayloadIntegrity, DropReason::PayloadIntegrity),
+            (
+                PeelError::Malformed(DecodeError::RoutingBlock),
+                DropReason::Malformed,
+            ),
+        ];
+        for (error, label) in peel {
+            assert_eq!(DropReason::from(error), label, "{error:?}");
+        }
+    }
 
     #[test]
     fn counters_move_and_are_encoded() {

@@ -31,10 +31,7 @@ use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
-use crate::waku::{
-    self, LIGHTPUSH_PROTOCOL, LightPushResponse, LightPushService, PublishOutcome, ServiceConfig,
-    WakuMessage,
-};
+use crate::waku::{self, Answer, LIGHTPUSH_PROTOCOL, LightPushService, ServiceConfig, WakuMessage};
 
 mod addresses;
 mod enr;
@@ -184,6 +181,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         exit_tx,
         messages: messages_tx.clone(),
         forward_timeout: settings.forward_timeout,
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
         tamper_replies: settings.tamper_replies,
         sender_hold: settings.sender_hold,
         mismatch: MismatchWarnings::default(),
@@ -303,6 +301,7 @@ struct Node {
     messages: broadcast::Sender<(String, WakuMessage)>,
     forward_timeout: Duration,
     /// [`Settings::tamper_replies`].
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
     tamper_replies: bool,
     /// [`Settings::sender_hold`], for our SURB replies.
     sender_hold: Option<Delay>,
@@ -424,8 +423,7 @@ impl Node {
                     }
                 }
                 Some((request, reply)) = lp_rx.recv() => {
-                    let response = self.handle_lightpush(&request);
-                    let _ = reply.send(waku::encode_length_prefixed(&response));
+                    let _ = reply.send(self.serve_lightpush(&request).framed);
                 }
                 due = tick.tick() => {
                     let lag = self.lag.record(due, tokio::time::Instant::now());
@@ -536,10 +534,6 @@ impl Node {
                     &TopicHash::from_raw(topic),
                 );
                 let _ = reply.send(n);
-            }
-            Command::Lightpush { request, reply } => {
-                let response = self.handle_lightpush(&request);
-                let _ = reply.send(response.encode_to_vec());
             }
             Command::SendFrame { peer, addrs, frame } => {
                 self.swarm.behaviour_mut().mix.send(peer, addrs, frame);
@@ -865,16 +859,7 @@ impl Node {
                 self.metrics.packet_received();
                 self.on_packet(frame.packet, Some(peer));
             }
-            mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(match reason {
-                mix_libp2p::DropReason::Length => DropReason::Length,
-                mix_libp2p::DropReason::Oversize => DropReason::Oversize,
-                mix_libp2p::DropReason::StreamLimit => DropReason::StreamLimit,
-                mix_libp2p::DropReason::StreamIdle => DropReason::StreamIdleClosed,
-                mix_libp2p::DropReason::RateLimited => DropReason::RateLimited,
-                mix_libp2p::DropReason::BadPrefix => DropReason::BadPrefix,
-                mix_libp2p::DropReason::Truncated => DropReason::Truncated,
-                mix_libp2p::DropReason::Stalled => DropReason::Stalled,
-            }),
+            mix_libp2p::Event::Dropped { reason, .. } => self.metrics.dropped(reason.into()),
             mix_libp2p::Event::SendFailed {
                 peer,
                 frames,
@@ -969,13 +954,9 @@ impl Node {
                         });
                     }
                 } else if codec == LIGHTPUSH_PROTOCOL {
-                    let response = match waku::decode_length_prefixed(&body) {
-                        Ok(request) => self.handle_lightpush(request),
-                        Err(_) => self.handle_lightpush(&[0xff]),
-                    };
-                    let response = waku::encode_length_prefixed(&response);
+                    let answer = self.serve_lightpush(&body);
                     for surb in &surbs {
-                        self.reply_through(surb, &response);
+                        self.reply_through(surb, &answer.framed);
                     }
                 } else {
                     // No local handler for this codec: Nim's switch would find none either.
@@ -1074,6 +1055,7 @@ impl Node {
             self.metrics.dropped(DropReason::Malformed);
             return;
         }
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
         if self.tamper_replies {
             // The first byte of δ: within the zero prefix the sender checks.
             packet[mix_core::HEADER_LEN] ^= 0x01;
@@ -1085,38 +1067,37 @@ impl Node {
         self.send_packet_after(*surb.first_hop(), packet, hold);
     }
 
-    fn handle_lightpush(&mut self, request: &[u8]) -> LightPushResponse {
+    /// Answers one framed lightpush request (`uvarint(len) || LightPushRequest`), from a direct
+    /// stream or a mix packet alike, through the service's one entry point.
+    fn serve_lightpush(&mut self, request: &[u8]) -> Answer {
         // One budget for every publish from this relay's identity, direct or through the
         // mixnet (audit F13); beyond it, nwaku's 429.
         if !self
             .publish_budget
             .try_acquire(self.peer_id, Instant::now())
         {
-            self.metrics
-                .lightpush_result(waku::StatusCode::TooManyRequests.code());
-            return LightPushResponse {
-                request_id: "N/A".to_owned(),
-                status_code: waku::StatusCode::TooManyRequests.code(),
-                status_desc: Some("publish rate limit".to_owned()),
-                relay_peer_count: None,
-            };
+            let answer = Answer::refused(waku::StatusCode::TooManyRequests, "publish rate limit");
+            self.metrics.lightpush_result(answer.response.status_code);
+            return answer;
         }
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let response = self.lightpush.handle(request, |topic, message| {
-            let hash = TopicHash::from_raw(topic);
-            let peers = topic_peer_count(gossipsub, &hash);
-            let mut message = message.clone();
-            if message.timestamp.unwrap_or(0) == 0 {
-                let now_ns = i64::try_from(unix_now_ms())
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1_000_000);
-                message.timestamp = Some(now_ns);
-            }
-            let result = gossipsub.publish(hash, message.encode_to_vec());
-            PublishOutcome::from_gossipsub(&result, u32::try_from(peers).unwrap_or(u32::MAX))
-        });
-        self.metrics.lightpush_result(response.status_code);
-        response
+        let answer = self
+            .lightpush
+            .handle_length_prefixed(request, |topic, message| {
+                let hash = TopicHash::from_raw(topic);
+                let peers = topic_peer_count(gossipsub, &hash);
+                let mut message = message.clone();
+                if message.timestamp.unwrap_or(0) == 0 {
+                    let now_ns = i64::try_from(unix_now_ms())
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000_000);
+                    message.timestamp = Some(now_ns);
+                }
+                let result = gossipsub.publish(hash, message.encode_to_vec());
+                waku::publish_outcome(&result, u32::try_from(peers).unwrap_or(u32::MAX))
+            });
+        self.metrics.lightpush_result(answer.response.status_code);
+        answer
     }
 
     fn forward_to_destination(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mix_core::{
     Action, Address, DelayStrategy, ExitMessage, Format, NodeSecretKey, PACKET_LEN, PAYLOAD_LEN,
-    PeelError, ReplayError, ReplayFilter, Surb, SurbId,
+    ReplayFilter, Surb, SurbId,
 };
 use rand_core::CryptoRng;
 
@@ -116,7 +116,7 @@ impl<F: ReplayFilter> Processor<F> {
             packet.as_mut_slice(),
         ) {
             Ok(action) => action,
-            Err(e) => return Decision::Drop(drop_reason(e)),
+            Err(e) => return Decision::Drop(e.into()),
         };
         let (next_hop, delay) = match action {
             Action::Forward {
@@ -154,19 +154,5 @@ impl<F: ReplayFilter> Processor<F> {
             delay,
             packet,
         }
-    }
-}
-
-fn drop_reason(e: PeelError) -> DropReason {
-    match e {
-        PeelError::Length => DropReason::Length,
-        PeelError::Replay(ReplayError::Replayed) => DropReason::Replay,
-        PeelError::Replay(_) => DropReason::ReplayStoreFull,
-        PeelError::Rejected
-        | PeelError::AlphaZero
-        | PeelError::AlphaNonCanonical
-        | PeelError::AlphaLowOrder => DropReason::Rejected,
-        PeelError::PayloadIntegrity => DropReason::PayloadIntegrity,
-        _ => DropReason::Malformed,
     }
 }

@@ -367,6 +367,8 @@ async fn a_dead_hop_is_a_timeout_and_redundant_paths_get_through() {
     shutdown(relays).await;
 }
 
+/// Needs the tampering hook: debug builds, or `--features test-hooks`.
+#[cfg(any(debug_assertions, feature = "test-hooks"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_from_a_tampering_exit_fail_the_request_at_once() {
     logs();

@@ -36,6 +36,17 @@ pub fn encode_length_prefixed(message: &impl prost::Message) -> Vec<u8> {
     message.encode_length_delimited_to_vec()
 }
 
+/// Frames `body` as `uvarint(len) || body` (for bytes read from a stream without their prefix).
+#[must_use]
+pub fn encode_frame(body: &[u8]) -> Vec<u8> {
+    let mut prefix = unsigned_varint::encode::usize_buffer();
+    let prefix = unsigned_varint::encode::usize(body.len(), &mut prefix);
+    let mut framed = Vec::with_capacity(prefix.len().saturating_add(body.len()));
+    framed.extend_from_slice(prefix);
+    framed.extend_from_slice(body);
+    framed
+}
+
 /// Returns the body of the single frame `bytes` holds: `bytes` must be exactly
 /// `uvarint(len) || body` with a minimal uvarint, `len == body.len()` and `len <=`
 /// [`MAX_FRAME_LEN`].

@@ -1,25 +1,41 @@
-//! Waku wire types shared by the relay (service side) and the browser sender (client side):
-//! the lightpush v3 and 14/WAKU2-MESSAGE protobufs with nwaku's decoding rules, the
-//! `uvarint(len) || protobuf` framing, the protocol ids and static-sharding topics.
+//! Waku lightpush v3 for the relay (service side) and every sender (client side): the
+//! lightpush v3 and 14/WAKU2-MESSAGE protobufs with nwaku's decoding rules, the
+//! `uvarint(len) || protobuf` framing, the service's decisions, the sender's request and response
+//! codec, the protocol ids and static-sharding topics.
 //!
 //! Ground truth is `spec/WAKU.md` (§1 lightpush v3, §2 `WakuMessage`, §4 what travels through
-//! mix), written from nwaku. Pure: no I/O, no clock, no randomness; builds for wasm32.
+//! mix), written from nwaku. Pure: no I/O, no clock (the caller's `publish` callback stamps
+//! timestamps), randomness only from an RNG the caller passes; builds for wasm32.
 //!
 //! * [`WakuMessage`], [`LightPushRequest`], [`LightPushResponse`]: the protobuf messages
 //!   (hand-written `prost` derives); [`decode_request`] / [`decode_waku_message`]: nwaku's stricter
 //!   decoding rules; [`message_hash`]: the deterministic message hash (14/WAKU2-MESSAGE).
 //! * [`encode_length_prefixed`] / [`decode_length_prefixed`]: the framing nwaku uses on the
 //!   lightpush stream (`writeLp`/`readLp`) and inside mix packets (WAKU.md §4).
+//! * [`LightPushService`]: decode, validate, publish through a callback, answer; its one entry
+//!   point is [`LightPushService::handle_length_prefixed`] (framed bytes in, an [`Answer`] out).
+//! * The sender's side: [`request_id`] (one format, a UUID v4), [`encode_request`],
+//!   [`check_request`] (the service's rules a sender can check before sending) and
+//!   [`decode_response`].
 // Wire values never meet arithmetic that can overflow or panic (security review F1).
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+mod client;
 mod framing;
 mod proto;
+mod service;
 
-pub use framing::{FramingError, MAX_FRAME_LEN, decode_length_prefixed, encode_length_prefixed};
+pub use client::{REQUEST_ID_LEN, ReplyError, decode_response, encode_request, request_id};
+pub use framing::{
+    FramingError, MAX_FRAME_LEN, decode_length_prefixed, encode_frame, encode_length_prefixed,
+};
 pub use proto::{
     DecodeError, LightPushRequest, LightPushResponse, MAX_META_LEN, WakuMessage, decode_request,
     decode_waku_message, message_hash,
+};
+pub use service::{
+    Answer, LightPushService, PublishOutcome, Refusal, ServiceConfig, StatusCode,
+    UNKNOWN_REQUEST_ID, check_request,
 };
 
 /// nwaku's default maximum size of an encoded `WakuMessage` on relay: 150 KiB

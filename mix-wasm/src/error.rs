@@ -6,73 +6,76 @@ use mix_core::BuildError;
 use mix_libp2p::ClientError;
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_ERROR_CODE_SECTION: &str = TS_ERROR_CODE;
+/// Defines [`Code`], [`Code::ALL`], [`Code::as_str`] and the TypeScript union `MixErrorCode`
+/// (in the `.d.ts`) from one list, so they cannot disagree. `js/src/generated.ts` is rendered
+/// from the same list (the `js_constants` tests).
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident => $name:literal,)+) => {
+        /// The error codes, as `MixErrorCode` strings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Code {
+            $($(#[doc = $doc])+ $variant,)+
+        }
 
-#[allow(
-    dead_code,
-    reason = "read through the typescript_custom_section above, which the lint does not see"
-)]
-const TS_ERROR_CODE: &str = r#"
-/** The stable error codes of `WasmMixError.code`. */
-export type MixErrorCode =
-  | "INVALID_OPTIONS"
-  | "PAYLOAD_TOO_LARGE"
-  | "NO_ROUTE"
-  | "UNKNOWN_DESTINATION"
-  | "TIMEOUT"
-  | "NOT_CONNECTED"
-  | "SEND_FAILED"
-  | "INVALID_REPLY"
-  | "BAD_REPLY"
-  | "CLOSED"
-  | "INTERNAL";
-"#;
+        impl Code {
+            /// Every code, in a stable order (the order of `MIX_ERROR_CODES` in JS).
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
 
-/// The error codes, as `MixErrorCode` strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    /// An option or argument is out of range or malformed.
-    InvalidOptions,
-    /// The message does not fit in one packet with this codec and SURB count.
-    PayloadTooLarge,
-    /// Too few mix nodes for a path.
-    NoRoute,
-    /// The destination is not a mix node of the pool.
-    UnknownDestination,
-    /// No reply within the timeout.
-    Timeout,
-    /// No gateway relay could be reached, or it refused a circuit reservation.
-    NotConnected,
-    /// Every copy of the request failed at its first hop.
-    SendFailed,
-    /// Every reply came back unopenable (tampered on the way).
-    InvalidReply,
-    /// The reply opened but is not the expected response.
-    BadReply,
-    /// The client was closed.
-    Closed,
-    /// A bug or an unexpected environment (no randomness source, ...).
-    Internal,
+            /// The string JS sees.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// What the code means (its Rust doc), for the generated JS docs.
+            #[cfg(test)]
+            pub(crate) const fn meaning(self) -> &'static str {
+                match self {
+                    $(Self::$variant => concat!($($doc),+),)+
+                }
+            }
+        }
+
+        #[allow(
+            dead_code,
+            reason = "read through the typescript_custom_section below, which the lint does not see"
+        )]
+        const TS_ERROR_CODE: &str = concat!(
+            "\n/** The stable error codes of `WasmMixError.code`. */\nexport type MixErrorCode =",
+            $("\n  | \"", $name, "\"",)+
+            ";\n"
+        );
+
+        #[wasm_bindgen(typescript_custom_section)]
+        const TS_ERROR_CODE_SECTION: &str = TS_ERROR_CODE;
+    };
 }
 
-impl Code {
-    /// The string JS sees.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidOptions => "INVALID_OPTIONS",
-            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            Self::NoRoute => "NO_ROUTE",
-            Self::UnknownDestination => "UNKNOWN_DESTINATION",
-            Self::Timeout => "TIMEOUT",
-            Self::NotConnected => "NOT_CONNECTED",
-            Self::SendFailed => "SEND_FAILED",
-            Self::InvalidReply => "INVALID_REPLY",
-            Self::BadReply => "BAD_REPLY",
-            Self::Closed => "CLOSED",
-            Self::Internal => "INTERNAL",
-        }
-    }
+codes! {
+    /// An option or argument is missing, of the wrong type, out of range or malformed.
+    InvalidOptions => "INVALID_OPTIONS",
+    /// The message does not fit in one packet with this codec and SURB count; `maxLen` says
+    /// what fits.
+    PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+    /// Too few mix nodes for a path.
+    NoRoute => "NO_ROUTE",
+    /// The destination is not a mix node of the pool.
+    UnknownDestination => "UNKNOWN_DESTINATION",
+    /// No reply within the timeout.
+    Timeout => "TIMEOUT",
+    /// No gateway relay could be reached, or it refused a circuit reservation.
+    NotConnected => "NOT_CONNECTED",
+    /// Every copy of the request failed at its first hop.
+    SendFailed => "SEND_FAILED",
+    /// Every reply came back unopenable (tampered on the way).
+    InvalidReply => "INVALID_REPLY",
+    /// The reply opened but is not the expected response (e.g. not a lightpush response).
+    BadReply => "BAD_REPLY",
+    /// The client was closed.
+    Closed => "CLOSED",
+    /// A bug or an unexpected environment (no randomness source, ...).
+    Internal => "INTERNAL",
 }
 
 /// An error from the mix client: `code` is one of `MixErrorCode`, stable across versions;
@@ -253,26 +256,18 @@ mod tests {
     }
 
     #[test]
-    fn codes_are_distinct() {
-        let all = [
-            Code::InvalidOptions,
-            Code::PayloadTooLarge,
-            Code::NoRoute,
-            Code::UnknownDestination,
-            Code::Timeout,
-            Code::NotConnected,
-            Code::SendFailed,
-            Code::InvalidReply,
-            Code::BadReply,
-            Code::Closed,
-            Code::Internal,
-        ];
-        let mut names: Vec<_> = all.iter().map(|c| c.as_str()).collect();
+    fn codes_are_distinct_and_in_the_typescript_union() {
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), all.len());
+        assert_eq!(names.len(), Code::ALL.len());
         for name in names {
             assert!(TS_ERROR_CODE.contains(&format!("\"{name}\"")), "{name}");
         }
+        assert_eq!(
+            TS_ERROR_CODE.matches("\n  | \"").count(),
+            Code::ALL.len(),
+            "{TS_ERROR_CODE}"
+        );
     }
 }

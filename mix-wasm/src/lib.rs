@@ -16,6 +16,8 @@
 )]
 
 mod error;
+#[cfg(test)]
+mod js_constants;
 mod lightpush;
 #[cfg(all(feature = "network", target_arch = "wasm32"))]
 mod network;
@@ -30,14 +32,3 @@ pub use error::{Code, MixError};
 #[cfg(all(feature = "network", target_arch = "wasm32"))]
 pub use network::MixClient;
 pub use sphinx::SphinxClient;
-
-/// The reply parser of `lightpush`, for the fuzz target `lightpush_reply` only: the status code
-/// and request id of a reply body, or the error JS would see.
-#[doc(hidden)]
-pub fn decode_lightpush_reply_for_fuzzing(
-    reply: &[u8],
-    request_id: &str,
-) -> Result<(u32, String), MixError> {
-    lightpush::decode_response(reply, request_id, String::new())
-        .map(|r| (r.status_code, r.request_id))
-}

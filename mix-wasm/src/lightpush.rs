@@ -1,46 +1,18 @@
-//! Lightpush v3 over mix (WAKU.md §4): the request bytes a sender puts in the packet
-//! (`uvarint(len) || LightPushRequest`, codec `/vac/waku/lightpush/3.0.0`), the size a
-//! `WakuMessage` payload may have, and the response read from the reply.
+//! Lightpush v3 over mix (WAKU.md §4) as JS sees it: the size a `WakuMessage` payload may
+//! have, and the response with its trace. The request and response codec is `mix-waku`'s
+//! (the relay's native sender uses the same).
 
 use mix_libp2p::Client;
-use mix_waku::{LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, WakuMessage};
-use rand_core::CryptoRng;
+use mix_waku::{LIGHTPUSH_PROTOCOL, REQUEST_ID_LEN, WakuMessage};
 use serde::Serialize;
 
 use crate::error::{Code, MixError};
 
-/// A request id as js-waku makes them: a random (version 4) UUID, 36 characters.
-pub(crate) fn request_id<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
-    let mut b = [0u8; 16];
-    rng.fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// The framed request for `message` on `pubsub_topic`.
-pub(crate) fn request_bytes(
-    request_id: String,
-    pubsub_topic: &str,
-    message: WakuMessage,
-) -> Vec<u8> {
-    mix_waku::encode_length_prefixed(&LightPushRequest {
-        request_id,
-        pubsub_topic: Some(pubsub_topic.to_owned()),
-        message: Some(message),
-    })
-}
+pub(crate) use mix_waku::{encode_request as request_bytes, request_id};
 
 /// The largest `WakuMessage` payload that fits one packet of `format` with `surbs` SURBs, for a message
-/// like `template` (its payload is ignored) on `pubsub_topic`, with a 36-character request id.
+/// like `template` (its payload is ignored) on `pubsub_topic`, with a request id of
+/// [`REQUEST_ID_LEN`] characters.
 ///
 /// # Errors
 /// `INVALID_OPTIONS` if the SURB count leaves no room at all.
@@ -55,7 +27,7 @@ pub(crate) fn max_payload(
     let framed_len = |payload_len: usize| {
         let mut message = template.clone();
         message.payload = vec![0; payload_len];
-        request_bytes("0".repeat(36), pubsub_topic, message).len()
+        request_bytes("0".repeat(REQUEST_ID_LEN), pubsub_topic, message).len()
     };
     if framed_len(0) > budget {
         return Err(MixError::invalid(format!(
@@ -125,17 +97,8 @@ pub(crate) fn decode_response(
     request_id: &str,
     service: String,
 ) -> Result<Response, MixError> {
-    let bad = |why: &str| MixError::new(Code::BadReply, format!("the reply {why}"));
-    if reply.is_empty() {
-        return Err(bad("is empty: the exit could not reach the service"));
-    }
-    let body = mix_waku::decode_length_prefixed(reply)
-        .map_err(|e| bad(&format!("is not length-prefixed ({e})")))?;
-    let response = <LightPushResponse as prost::Message>::decode(body)
-        .map_err(|e| bad(&format!("is not a LightPushResponse ({e})")))?;
-    if response.request_id != request_id && response.request_id != "N/A" {
-        return Err(bad("answers another request"));
-    }
+    let response = mix_waku::decode_response(reply, request_id)
+        .map_err(|e| MixError::new(Code::BadReply, e.to_string()))?;
     Ok(Response {
         request_id: response.request_id,
         status_code: response.status_code,
@@ -166,9 +129,8 @@ mod tests {
     fn request_ids_are_uuid_v4() {
         let mut rng = UnwrapErr(getrandom::SysRng);
         let id = request_id(&mut rng);
-        assert_eq!(id.len(), 36);
+        assert_eq!(id.len(), REQUEST_ID_LEN);
         assert_eq!(id.as_bytes()[14], b'4');
-        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
         assert_ne!(id, request_id(&mut rng));
     }
 
@@ -197,7 +159,7 @@ mod tests {
 
     #[test]
     fn responses_decode_and_match_the_request() {
-        let framed = mix_waku::encode_length_prefixed(&LightPushResponse {
+        let framed = mix_waku::encode_length_prefixed(&mix_waku::LightPushResponse {
             request_id: "abc".into(),
             status_code: 200,
             status_desc: None,

@@ -221,6 +221,14 @@ fn parse_key(text: &str) -> Option<NodePublicKey> {
 /// The Waku cluster whose mix nodes a client looks up when `clusterId` is not given.
 pub(crate) const DEFAULT_CLUSTER_ID: u16 = 2;
 
+/// The shard of the pubsub topic lightpush uses when none is given (`/waku/2/rs/<cluster>/0`).
+/// JS reads it from `js/src/generated.ts`.
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "rendered into js/src/generated.ts by a test")
+)]
+pub(crate) const DEFAULT_SHARD: u16 = 0;
+
 /// The options of `WasmMixClient.create`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -416,34 +424,14 @@ impl WakuMessageOptions {
     }
 }
 
-/// Checks a message the way the service will (WAKU.md §1.3), so a request that cannot
-/// succeed is refused before it is sent.
+/// Checks a message with the service's own rules (`mix_waku::check_request`: WAKU.md §1.3), so
+/// a request that cannot succeed is refused before it is sent.
 ///
 /// # Errors
-/// `INVALID_OPTIONS`.
+/// `INVALID_OPTIONS`, with the service's status and reason.
 pub(crate) fn check_message(message: &WakuMessage, pubsub_topic: &str) -> Result<(), MixError> {
-    if mix_waku::parse_pubsub_topic(pubsub_topic).is_none() {
-        return Err(MixError::invalid(format!(
-            "pubsubTopic {pubsub_topic:?} is not /waku/2/rs/<cluster>/<shard>"
-        )));
-    }
-    if message.content_topic.is_empty() {
-        return Err(MixError::invalid("contentTopic must not be empty"));
-    }
-    if message.payload.is_empty() {
-        return Err(MixError::invalid("payload must not be empty"));
-    }
-    if message
-        .meta
-        .as_ref()
-        .is_some_and(|m| m.len() > mix_waku::MAX_META_LEN)
-    {
-        return Err(MixError::invalid(format!(
-            "meta is longer than {} bytes",
-            mix_waku::MAX_META_LEN
-        )));
-    }
-    Ok(())
+    mix_waku::check_request(pubsub_topic, message)
+        .map_err(|refusal| MixError::invalid(refusal.to_string()))
 }
 
 /// The current time in Unix milliseconds (`Date.now()`), as replay filters take it.

@@ -48,7 +48,10 @@ pub struct TestnetArgs {
     #[arg(long)]
     pub sender_hold_ms: Option<u16>,
     /// Fault injection for tests: every node, as an exit, tampers with the replies it sends.
+    /// Only in debug builds and builds with the `test-hooks` feature.
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
     #[arg(long, hide = true)]
+    #[doc(hidden)]
     pub tamper_replies: bool,
     /// Relays know only node 0 (the bootstrap) and find each other through Waku rendezvous,
     /// instead of being given the whole pool.
@@ -83,6 +86,7 @@ impl TestnetArgs {
             mean_delay_ms: 0,
             mix_format: Format::default(),
             sender_hold_ms: None,
+            #[cfg(any(debug_assertions, feature = "test-hooks"))]
             tamper_replies: false,
             discovery: false,
             stream_idle_timeout_secs: None,
@@ -146,7 +150,10 @@ pub async fn start_testnet(
         settings.delay = delay_strategy(args.mean_delay_ms);
         settings.format = args.mix_format;
         settings.sender_hold = sender_hold(args.mix_format, args.sender_hold_ms);
-        settings.tamper_replies = args.tamper_replies;
+        #[cfg(any(debug_assertions, feature = "test-hooks"))]
+        {
+            settings.tamper_replies = args.tamper_replies;
+        }
         settings.discovery = node::DiscoverySettings::fast();
         if let Some(dir) = &args.data_dir {
             let dir = dir.join(format!("node-{i}"));

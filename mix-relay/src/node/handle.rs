@@ -7,11 +7,10 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use mix_core::NodePublicKey;
 use mix_libp2p::{ClientError, Destination, Frame, MixNode, SendOptions};
-use prost::Message as _;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::metrics::Metrics;
-use crate::waku::{self, LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, WakuMessage};
+use crate::waku::{self, LIGHTPUSH_PROTOCOL, LightPushResponse, ReplyError, WakuMessage};
 
 /// A node's entry in a pool file or a pool: who it is, where, and its mix key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,9 +40,9 @@ pub enum LightpushError {
     /// The mix layer failed (no route, too long, timeout).
     #[error(transparent)]
     Mix(#[from] ClientError),
-    /// The reply did not decode as a `LightPushResponse`.
-    #[error("the reply is not a lightpush response")]
-    BadReply,
+    /// The reply is not the service's answer to the request.
+    #[error(transparent)]
+    BadReply(#[from] ReplyError),
     /// The relay stopped.
     #[error("the relay has stopped")]
     Stopped,
@@ -63,10 +62,6 @@ pub(super) enum Command {
     TopicPeers {
         topic: String,
         reply: oneshot::Sender<usize>,
-    },
-    Lightpush {
-        request: Vec<u8>,
-        reply: oneshot::Sender<Vec<u8>>,
     },
     SendFrame {
         peer: PeerId,
@@ -273,7 +268,8 @@ impl RelayHandle {
     /// in the pool), through 3 hops with exit == destination, and returns the service's answer.
     ///
     /// # Errors
-    /// As [`RelayHandle::send`], and [`LightpushError::BadReply`].
+    /// As [`RelayHandle::send`], and [`LightpushError::BadReply`] (including a response that
+    /// answers another request id).
     pub async fn lightpush(
         &self,
         service: PeerId,
@@ -281,33 +277,17 @@ impl RelayHandle {
         message: WakuMessage,
         options: SendOptions,
     ) -> Result<LightPushResponse, LightpushError> {
-        let mut id = [0u8; 10];
-        rand::fill(&mut id);
-        let request = LightPushRequest {
-            request_id: hex::encode(id),
-            pubsub_topic: Some(pubsub_topic.to_owned()),
-            message: Some(message),
-        };
+        let request_id = waku::request_id(&mut rand::rng());
+        let request = waku::encode_request(request_id.clone(), pubsub_topic, message);
         let reply = self
             .send(
                 Destination::ExitIsDestination(service),
                 LIGHTPUSH_PROTOCOL,
-                waku::encode_length_prefixed(&request),
+                request,
                 options,
             )
             .await?;
-        let body = waku::decode_length_prefixed(&reply).map_err(|_| LightpushError::BadReply)?;
-        LightPushResponse::decode(body).map_err(|_| LightpushError::BadReply)
-    }
-
-    /// Answers a lightpush request (protobuf bytes) as the service would over a stream.
-    ///
-    /// # Errors
-    /// [`LightpushError::Stopped`] if the relay has stopped.
-    pub async fn handle_lightpush(&self, request: Vec<u8>) -> Result<Vec<u8>, LightpushError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(Command::Lightpush { request, reply }).await?;
-        rx.await.map_err(|_| LightpushError::Stopped)
+        Ok(waku::decode_response(&reply, &request_id)?)
     }
 
     /// Sends a raw frame to `peer` on `/mix/1.0.0` (tools, tests and benchmarks that build

@@ -117,7 +117,10 @@ pub struct Settings {
     /// before their handshake and counted.
     pub max_connections_per_ip: usize,
     /// Fault injection for tests of hostile relays: as an exit, flip one byte of every reply
-    /// payload after building it (a tampering exit). Never set in production.
+    /// payload after building it (a tampering exit). A test hook: compiled only into debug
+    /// builds and builds with the `test-hooks` feature, never into a release relay.
+    #[cfg(any(debug_assertions, feature = "test-hooks"))]
+    #[doc(hidden)]
     pub tamper_replies: bool,
     /// Discovery through Waku rendezvous.
     pub discovery: DiscoverySettings,
@@ -234,6 +237,7 @@ impl Settings {
             max_incoming_connections: 4096,
             // Every peer of a loopback testnet (relays, browsers, tests) shares 127.0.0.1.
             max_connections_per_ip: 4096,
+            #[cfg(any(debug_assertions, feature = "test-hooks"))]
             tamper_replies: false,
             discovery: DiscoverySettings::default(),
             // A loopback node dials loopback peers: local testnets, tests and demos.

@@ -117,13 +117,15 @@ async fn serve_metadata(mut streams: libp2p_stream::IncomingStreams, response: V
     }
 }
 
-/// One direct (non-mix) lightpush request on a stream: read it, answer, close.
+/// One direct (non-mix) lightpush request on a stream: read it, answer, close. The node gets
+/// the request framed, as from a mix packet.
 pub(super) async fn serve_lightpush_stream(
     mut stream: libp2p::Stream,
     node: mpsc::Sender<(Vec<u8>, oneshot::Sender<Vec<u8>>)>,
 ) {
     serve_exchange("lightpush", async {
-        let request = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
+        let body = read_length_prefixed(&mut stream, waku::MAX_FRAME_LEN).await?;
+        let request = waku::encode_frame(&body);
         let (tx, rx) = oneshot::channel();
         node.send((request, tx))
             .await

@@ -31,8 +31,7 @@ use libp2p::gossipsub::{
 };
 use sha2::{Digest, Sha256};
 
-use super::DEFAULT_MAX_MESSAGE_SIZE;
-use super::RELAY_PROTOCOL;
+use super::{DEFAULT_MAX_MESSAGE_SIZE, PublishOutcome, RELAY_PROTOCOL};
 
 /// Gossipsub frame limit: nwaku's relay `maxMessageSize` (150 KiB), which nim-libp2p enforces on
 /// whole RPC frames. A larger limit would let us send frames nwaku peers drop; rust-libp2p also
@@ -106,6 +105,23 @@ pub fn gossipsub_behaviour() -> Result<gossipsub::Behaviour, RelayConfigError> {
     let config = gossipsub_config().map_err(RelayConfigError::Config)?;
     gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
         .map_err(RelayConfigError::Behaviour)
+}
+
+/// The lightpush service's [`PublishOutcome`] for the result of rust-libp2p's
+/// `gossipsub::Behaviour::publish`, given the number of peers the caller counts as having
+/// received it (gossipsub's `publish` does not say).
+#[must_use]
+pub fn publish_outcome(
+    result: &Result<MessageId, gossipsub::PublishError>,
+    relay_peer_count: u32,
+) -> PublishOutcome {
+    use gossipsub::PublishError;
+    match result {
+        Ok(_) => PublishOutcome::Published { relay_peer_count },
+        Err(PublishError::NoPeersSubscribedToTopic) => PublishOutcome::NoPeers,
+        Err(PublishError::Duplicate) => PublishOutcome::Duplicate { relay_peer_count },
+        Err(_) => PublishOutcome::Failed,
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +264,38 @@ mod tests {
                 strict
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn publish_outcome_from_gossipsub_result() {
+        use libp2p::gossipsub::PublishError;
+
+        use crate::waku::PublishOutcome;
+        let id = MessageId::new(b"id");
+        assert_eq!(
+            publish_outcome(&Ok(id), 5),
+            PublishOutcome::Published {
+                relay_peer_count: 5
+            }
+        );
+        assert_eq!(
+            publish_outcome(&Err(PublishError::NoPeersSubscribedToTopic), 5),
+            PublishOutcome::NoPeers
+        );
+        assert_eq!(
+            publish_outcome(&Err(PublishError::Duplicate), 5),
+            PublishOutcome::Duplicate {
+                relay_peer_count: 5
+            }
+        );
+        assert_eq!(
+            publish_outcome(&Err(PublishError::MessageTooLarge), 5),
+            PublishOutcome::Failed
+        );
+        assert_eq!(
+            publish_outcome(&Err(PublishError::AllQueuesFull(3)), 5),
+            PublishOutcome::Failed
         );
     }
 }

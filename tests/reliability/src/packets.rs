@@ -3,7 +3,7 @@
 
 use mix_core::{Delay, Hop, PACKET_LEN, PacketBuilder, Route, Surb};
 use mix_libp2p::{Frame, MixNode};
-use mix_relay::waku::{self, LIGHTPUSH_PROTOCOL, LightPushRequest, WakuMessage};
+use mix_relay::waku::{self, LIGHTPUSH_PROTOCOL, WakuMessage};
 
 use crate::load::{TOPIC, now_ns};
 
@@ -24,19 +24,15 @@ fn route(nodes: [&MixNode; 3]) -> Route {
 /// A valid forward packet through `nodes` (the last is the exit and lightpush service), with a
 /// lightpush request and no SURB: the exit publishes `text` and answers nobody.
 pub(crate) fn forward(nodes: [&MixNode; 3], text: &str) -> anyhow::Result<Frame> {
-    let request = LightPushRequest {
-        request_id: hex::encode(rand::random::<[u8; 8]>()),
-        pubsub_topic: Some(TOPIC.to_owned()),
-        message: Some(WakuMessage {
-            payload: text.as_bytes().to_vec(),
-            content_topic: "/mix-reliability/1/captured/proto".into(),
-            timestamp: Some(now_ns()),
-            ..WakuMessage::default()
-        }),
-    };
-    let body = waku::encode_length_prefixed(&request);
-    let mut packet = Box::new([0u8; PACKET_LEN]);
     let mut rng: rand::rngs::StdRng = rand::make_rng();
+    let message = WakuMessage {
+        payload: text.as_bytes().to_vec(),
+        content_topic: "/mix-reliability/1/captured/proto".into(),
+        timestamp: Some(now_ns()),
+        ..WakuMessage::default()
+    };
+    let body = waku::encode_request(waku::request_id(&mut rng), TOPIC, message);
+    let mut packet = Box::new([0u8; PACKET_LEN]);
     PacketBuilder::new(&route(nodes))
         .build(&mut rng, LIGHTPUSH_PROTOCOL, &body, packet.as_mut_slice())
         .map_err(|e| anyhow::anyhow!("building a packet: {e}"))?;

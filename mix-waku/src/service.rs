@@ -23,14 +23,14 @@
 
 use core::fmt;
 
-use super::{
-    DEFAULT_MAX_MESSAGE_SIZE, LightPushResponse, STATIC_SHARDING_PREFIX, WakuMessage,
+use crate::{
+    DEFAULT_MAX_MESSAGE_SIZE, LightPushResponse, MAX_META_LEN, STATIC_SHARDING_PREFIX, WakuMessage,
     decode_length_prefixed, decode_request, encode_length_prefixed, parse_pubsub_topic,
     pubsub_topic,
 };
 
 /// Request id of responses to requests that could not be decoded (nwaku; also used for 429).
-const UNKNOWN_REQUEST_ID: &str = "N/A";
+pub const UNKNOWN_REQUEST_ID: &str = "N/A";
 
 /// Lightpush v3 status codes with nwaku's numbering (WAKU.md §1.3,
 /// `waku/waku_lightpush/common.nim`). Note 503 is "service not available" and 505 "no peers",
@@ -181,27 +181,69 @@ pub enum PublishOutcome {
     Failed,
 }
 
-impl PublishOutcome {
-    /// Maps the result of rust-libp2p's `gossipsub::Behaviour::publish` to an outcome, given the
-    /// number of peers the caller counts as having received it (gossipsub's `publish` does not
-    /// say).
+/// A refused request: the status and the `status_desc` a response carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status (never [`StatusCode::Success`]).
+    pub status: StatusCode,
+    /// The human-readable reason, nwaku's wording where nwaku has one.
+    pub desc: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, desc: impl Into<String>) -> Self {
+        Self {
+            status,
+            desc: desc.into(),
+        }
+    }
+
+    /// The response to request `request_id`.
     #[must_use]
-    pub fn from_gossipsub(
-        result: &Result<libp2p::gossipsub::MessageId, libp2p::gossipsub::PublishError>,
-        relay_peer_count: u32,
-    ) -> Self {
-        use libp2p::gossipsub::PublishError;
-        match result {
-            Ok(_) => Self::Published { relay_peer_count },
-            Err(PublishError::NoPeersSubscribedToTopic) => Self::NoPeers,
-            Err(PublishError::Duplicate) => Self::Duplicate { relay_peer_count },
-            Err(_) => Self::Failed,
+    pub fn into_response(self, request_id: String) -> LightPushResponse {
+        LightPushResponse {
+            request_id,
+            status_code: self.status.code(),
+            status_desc: Some(self.desc),
+            relay_peer_count: None,
         }
     }
 }
 
-/// A refused request: status and `status_desc`.
-type Rejection = (StatusCode, String);
+impl fmt::Display for Refusal {
+    /// `"<code> <NAME>: <desc>"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.desc)
+    }
+}
+
+impl core::error::Error for Refusal {}
+
+/// The service's answer to one framed request: the response, and the same response framed as it
+/// goes back on the stream or in the reply packets (`uvarint(len) || LightPushResponse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The response (its `status_code` is what metrics count).
+    pub response: LightPushResponse,
+    /// `response`, length-prefixed: the bytes to send back.
+    pub framed: Vec<u8>,
+}
+
+impl Answer {
+    /// The answer `response`, framed.
+    #[must_use]
+    pub fn new(response: LightPushResponse) -> Self {
+        let framed = encode_length_prefixed(&response);
+        Self { response, framed }
+    }
+
+    /// A refusal made before the request is read, so it answers request id `"N/A"` as nwaku
+    /// does for undecodable (400) and rate-limited (429) requests.
+    #[must_use]
+    pub fn refused(status: StatusCode, desc: impl Into<String>) -> Self {
+        Self::new(Refusal::new(status, desc).into_response(UNKNOWN_REQUEST_ID.to_owned()))
+    }
+}
 
 /// The lightpush v3 service logic (module docs for every decision). Pure: the caller reads the
 /// request, supplies a `publish` callback and writes the response.
@@ -223,13 +265,32 @@ impl LightPushService {
         &self.config
     }
 
-    /// Answers one request. `request` is the `LightPushRequest` protobuf (no length prefix).
+    /// Answers one request as it travels on a lightpush stream or inside a mix packet:
+    /// `request` must be exactly `uvarint(len) || LightPushRequest`. This is the service's one
+    /// entry point (the fuzz target `lightpush_request` drives it).
+    ///
     /// `publish(pubsub_topic, message)` is called at most once, only for a request that passed
     /// every check; it should stamp a missing or zero timestamp with the current time, as nwaku's
-    /// relay does, then publish.
-    ///
-    /// The response echoes the request id, except for undecodable requests (`"N/A"`, as nwaku).
-    /// Never panics, whatever the bytes.
+    /// relay does, then publish. The response echoes the request id, except for requests whose
+    /// framing or protobuf is invalid: those get 400 with `"N/A"` (as nwaku), without calling
+    /// `publish`. Never panics, whatever the bytes.
+    pub fn handle_length_prefixed(
+        &self,
+        request: &[u8],
+        publish: impl FnOnce(&str, &WakuMessage) -> PublishOutcome,
+    ) -> Answer {
+        Answer::new(match decode_length_prefixed(request) {
+            Ok(body) => self.handle(body, publish),
+            Err(error) => Refusal::new(
+                StatusCode::BadRequest,
+                format!("decode_rpc_failure: {error}"),
+            )
+            .into_response(UNKNOWN_REQUEST_ID.to_owned()),
+        })
+    }
+
+    /// [`handle_length_prefixed`](Self::handle_length_prefixed) for the protobuf alone (no
+    /// length prefix), returning the response unframed.
     pub fn handle(
         &self,
         request: &[u8],
@@ -238,29 +299,31 @@ impl LightPushService {
         let request = match decode_request(request) {
             Ok(request) => request,
             Err(error) => {
-                return reject(
-                    UNKNOWN_REQUEST_ID.to_owned(),
-                    (
-                        StatusCode::BadRequest,
-                        format!("decode_rpc_failure: {error}"),
-                    ),
-                );
+                return Refusal::new(
+                    StatusCode::BadRequest,
+                    format!("decode_rpc_failure: {error}"),
+                )
+                .into_response(UNKNOWN_REQUEST_ID.to_owned());
             }
         };
         let request_id = request.request_id;
         let Some(message) = request.message else {
             // `decode_request` guarantees a message; answer as nwaku would for a missing one.
-            return reject(
-                UNKNOWN_REQUEST_ID.to_owned(),
-                (
-                    StatusCode::BadRequest,
-                    "decode_rpc_failure: MissingRequiredField message".to_owned(),
-                ),
-            );
+            return Refusal::new(
+                StatusCode::BadRequest,
+                "decode_rpc_failure: MissingRequiredField message",
+            )
+            .into_response(UNKNOWN_REQUEST_ID.to_owned());
         };
         let topic = match self.check(request.pubsub_topic.as_deref(), &message) {
             Ok(topic) => topic,
-            Err(rejection) => return reject(request_id, rejection),
+            Err(refusal) => return refusal.into_response(request_id),
+        };
+        let no_peers = || {
+            Refusal::new(
+                StatusCode::NoPeersToRelay,
+                "No peers for topic, skipping publish",
+            )
         };
         match publish(topic, &message) {
             PublishOutcome::Published { relay_peer_count } if relay_peer_count > 0 => {
@@ -271,13 +334,9 @@ impl LightPushService {
                     relay_peer_count: Some(relay_peer_count),
                 }
             }
-            PublishOutcome::Published { .. } | PublishOutcome::NoPeers => reject(
-                request_id,
-                (
-                    StatusCode::NoPeersToRelay,
-                    "No peers for topic, skipping publish".to_owned(),
-                ),
-            ),
+            PublishOutcome::Published { .. } | PublishOutcome::NoPeers => {
+                no_peers().into_response(request_id)
+            }
             // A message gossipsub has already seen is on the network: the request's goal is met.
             // Answering success keeps a retried or redundant request (WAKU-MIX: a sender MAY use
             // two paths) from looking failed. nwaku answers 505 here, through nim-libp2p's
@@ -290,66 +349,29 @@ impl LightPushService {
                     relay_peer_count: Some(relay_peer_count),
                 }
             }
-            PublishOutcome::Duplicate { .. } => reject(
-                request_id,
-                (
-                    StatusCode::NoPeersToRelay,
-                    "No peers for topic, skipping publish".to_owned(),
-                ),
-            ),
-            PublishOutcome::Failed => reject(
-                request_id,
-                (
-                    StatusCode::InternalServerError,
-                    "Failed to publish message".to_owned(),
-                ),
-            ),
+            PublishOutcome::Duplicate { .. } => no_peers().into_response(request_id),
+            PublishOutcome::Failed => {
+                Refusal::new(StatusCode::InternalServerError, "Failed to publish message")
+                    .into_response(request_id)
+            }
         }
-    }
-
-    /// [`handle`](Self::handle) for framed bytes, as a request travels on a lightpush stream or
-    /// inside a mix packet: `request` must be exactly `uvarint(len) || LightPushRequest`; the
-    /// result is `uvarint(len) || LightPushResponse`. A request whose framing is invalid is
-    /// answered like an undecodable one (400, `"N/A"`) without calling `publish`.
-    pub fn handle_length_prefixed(
-        &self,
-        request: &[u8],
-        publish: impl FnOnce(&str, &WakuMessage) -> PublishOutcome,
-    ) -> Vec<u8> {
-        let response = match decode_length_prefixed(request) {
-            Ok(body) => self.handle(body, publish),
-            Err(error) => reject(
-                UNKNOWN_REQUEST_ID.to_owned(),
-                (
-                    StatusCode::BadRequest,
-                    format!("decode_rpc_failure: {error}"),
-                ),
-            ),
-        };
-        encode_length_prefixed(&response)
     }
 
     /// The topic and message checks that follow decoding, in nwaku's order (module docs).
     /// Returns the topic to publish on.
-    fn check<'a>(
-        &self,
-        topic: Option<&'a str>,
-        message: &WakuMessage,
-    ) -> Result<&'a str, Rejection> {
+    fn check<'a>(&self, topic: Option<&'a str>, message: &WakuMessage) -> Result<&'a str, Refusal> {
         let topic = topic.ok_or_else(|| {
-            (
+            Refusal::new(
                 StatusCode::InvalidMessage,
-                "Pubsub topic must be specified when static sharding is enabled".to_owned(),
+                "Pubsub topic must be specified when static sharding is enabled",
             )
         })?;
-        if is_empty_or_whitespace(topic) {
-            return Err((StatusCode::BadRequest, "topic must not be empty".to_owned()));
-        }
+        check_topic_not_blank(topic)?;
         let served = parse_pubsub_topic(topic).is_some_and(|(cluster, shard)| {
             cluster == self.config.cluster_id && self.config.shards.contains(&shard)
         });
         if !served {
-            return Err((
+            return Err(Refusal::new(
                 StatusCode::UnsupportedPubsubTopic,
                 format!(
                     "Unsupported pubsub topic, this node serves {}",
@@ -357,21 +379,10 @@ impl LightPushService {
                 ),
             ));
         }
-        if message.payload.is_empty() {
-            return Err((
-                StatusCode::InvalidMessage,
-                "Message payload must not be empty".to_owned(),
-            ));
-        }
-        if message.content_topic.is_empty() {
-            return Err((
-                StatusCode::InvalidMessage,
-                "Content topic must not be empty".to_owned(),
-            ));
-        }
+        check_message_fields(message)?;
         let size = prost::Message::encoded_len(message);
         if size > self.config.max_message_size {
-            return Err((
+            return Err(Refusal::new(
                 StatusCode::PayloadTooLarge,
                 format!(
                     "Message size exceeded maximum of {} bytes",
@@ -396,20 +407,72 @@ impl LightPushService {
     }
 }
 
+/// The checks a sender can make before sending, so that a request no service could accept is
+/// refused before it is sent: the same rules, texts and statuses as [`LightPushService`], for
+/// everything that does not depend on which shards the service serves or on its size limit.
+///
+/// In order: the topic is not blank (400), it is a static-sharding topic
+/// `/waku/2/rs/<cluster>/<shard>` in canonical form (421: no service serves another), `meta` is at
+/// most [`MAX_META_LEN`] bytes (400, as the service's decoder), the payload and the content topic
+/// are not empty (420).
+///
+/// # Errors
+/// The [`Refusal`] the service would answer with.
+pub fn check_request(pubsub_topic: &str, message: &WakuMessage) -> Result<(), Refusal> {
+    check_topic_not_blank(pubsub_topic)?;
+    if parse_pubsub_topic(pubsub_topic).is_none() {
+        return Err(Refusal::new(
+            StatusCode::UnsupportedPubsubTopic,
+            format!(
+                "Unsupported pubsub topic {pubsub_topic:?}: not {STATIC_SHARDING_PREFIX}<cluster>/<shard>"
+            ),
+        ));
+    }
+    if message
+        .meta
+        .as_ref()
+        .is_some_and(|meta| meta.len() > MAX_META_LEN)
+    {
+        return Err(Refusal::new(
+            StatusCode::BadRequest,
+            format!("meta is longer than {MAX_META_LEN} bytes"),
+        ));
+    }
+    check_message_fields(message)
+}
+
+/// nwaku's blank-topic check: 400 for an empty or whitespace-only topic.
+fn check_topic_not_blank(topic: &str) -> Result<(), Refusal> {
+    if is_empty_or_whitespace(topic) {
+        return Err(Refusal::new(
+            StatusCode::BadRequest,
+            "topic must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+/// The message's own checks: a non-empty payload and content topic (420).
+fn check_message_fields(message: &WakuMessage) -> Result<(), Refusal> {
+    if message.payload.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::InvalidMessage,
+            "Message payload must not be empty",
+        ));
+    }
+    if message.content_topic.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::InvalidMessage,
+            "Content topic must not be empty",
+        ));
+    }
+    Ok(())
+}
+
 /// nwaku's `isEmptyOrWhitespace`: empty, or only ' ', '\t', '\v', '\r', '\n', '\f'.
 fn is_empty_or_whitespace(text: &str) -> bool {
     text.bytes()
         .all(|byte| matches!(byte, b' ' | b'\t' | 0x0B | b'\r' | b'\n' | 0x0C))
-}
-
-/// An error response.
-fn reject(request_id: String, (status, desc): Rejection) -> LightPushResponse {
-    LightPushResponse {
-        request_id,
-        status_code: status.code(),
-        status_desc: Some(desc),
-        relay_peer_count: None,
-    }
 }
 
 #[cfg(test)]
@@ -425,7 +488,7 @@ mod tests {
         assert!(len < 0x80, "test frame too long for a one-byte length");
         u8::try_from(len).unwrap()
     }
-    use crate::waku::{LightPushRequest, MAX_META_LEN};
+    use crate::{LightPushRequest, MAX_META_LEN};
 
     const TOPIC: &str = "/waku/2/rs/2/1";
 
@@ -885,7 +948,9 @@ mod tests {
         });
         assert!(called.get());
         // 1: "abc123"; 10: 200; 12: 3, behind a one-byte length.
-        assert_eq!(hex::encode(&out), "0d0a0661626331323350c8016003");
+        assert_eq!(hex::encode(&out.framed), "0d0a0661626331323350c8016003");
+        assert_eq!(out.response.status_code, 200);
+        assert_eq!(out.response.relay_peer_count, Some(3));
     }
 
     #[test]
@@ -895,8 +960,7 @@ mod tests {
         trailing.extend(&body);
         trailing.push(0);
         let mut too_large = unsigned_varint::encode::usize_buffer();
-        let too_large =
-            unsigned_varint::encode::usize(crate::waku::MAX_FRAME_LEN + 1, &mut too_large);
+        let too_large = unsigned_varint::encode::usize(crate::MAX_FRAME_LEN + 1, &mut too_large);
         let cases: [(&[u8], &str); 6] = [
             (&[], "truncated length prefix"),
             (&[0x80, 0x80], "truncated length prefix"),
@@ -907,7 +971,9 @@ mod tests {
         ];
         for (bytes, reason) in cases {
             let out = service().handle_length_prefixed(bytes, |_, _| panic!("must not publish"));
-            let response = LightPushResponse::decode_length_delimited(out.as_slice()).unwrap();
+            let response =
+                LightPushResponse::decode_length_delimited(out.framed.as_slice()).unwrap();
+            assert_eq!(response, out.response);
             assert_eq!(
                 response,
                 LightPushResponse {
@@ -919,36 +985,6 @@ mod tests {
                 "{bytes:02x?}"
             );
         }
-    }
-
-    #[test]
-    fn from_gossipsub_result() {
-        use libp2p::gossipsub::{MessageId, PublishError};
-        let id = MessageId::new(b"id");
-        assert_eq!(
-            PublishOutcome::from_gossipsub(&Ok(id), 5),
-            PublishOutcome::Published {
-                relay_peer_count: 5
-            }
-        );
-        assert_eq!(
-            PublishOutcome::from_gossipsub(&Err(PublishError::NoPeersSubscribedToTopic), 5),
-            PublishOutcome::NoPeers
-        );
-        assert_eq!(
-            PublishOutcome::from_gossipsub(&Err(PublishError::Duplicate), 5),
-            PublishOutcome::Duplicate {
-                relay_peer_count: 5
-            }
-        );
-        assert_eq!(
-            PublishOutcome::from_gossipsub(&Err(PublishError::MessageTooLarge), 5),
-            PublishOutcome::Failed
-        );
-        assert_eq!(
-            PublishOutcome::from_gossipsub(&Err(PublishError::AllQueuesFull(3)), 5),
-            PublishOutcome::Failed
-        );
     }
 
     #[test]
@@ -983,7 +1019,98 @@ mod tests {
             }
             let response = service.handle(&bytes, |_, _| published(1));
             assert!(StatusCode::from_code(response.status_code).is_some());
-            let _ = service.handle_length_prefixed(&bytes, |_, _| published(1));
+            let answer = service.handle_length_prefixed(&bytes, |_, _| published(1));
+            assert!(StatusCode::from_code(answer.response.status_code).is_some());
+            assert_eq!(answer, Answer::new(answer.response.clone()));
         }
+    }
+
+    #[test]
+    fn refused_answers_are_unattributed_and_framed() {
+        let answer = Answer::refused(StatusCode::TooManyRequests, "publish rate limit");
+        assert_eq!(
+            answer.response,
+            LightPushResponse {
+                request_id: "N/A".into(),
+                status_code: 429,
+                status_desc: Some("publish rate limit".into()),
+                relay_peer_count: None,
+            }
+        );
+        assert_eq!(
+            decode_length_prefixed(&answer.framed).unwrap(),
+            answer.response.encode_to_vec()
+        );
+    }
+
+    #[test]
+    fn sender_checks_give_the_services_answers() {
+        // Every message the sender refuses is refused by a service of the same cluster with
+        // the same status and text, except the topic, which only the service can say it serves.
+        let cases = [
+            (" ", message(), StatusCode::BadRequest),
+            (
+                "/waku/2/rs/2",
+                message(),
+                StatusCode::UnsupportedPubsubTopic,
+            ),
+            (
+                "/waku/2/rs/2/01",
+                message(),
+                StatusCode::UnsupportedPubsubTopic,
+            ),
+            (
+                TOPIC,
+                WakuMessage {
+                    payload: Vec::new(),
+                    ..message()
+                },
+                StatusCode::InvalidMessage,
+            ),
+            (
+                TOPIC,
+                WakuMessage {
+                    content_topic: String::new(),
+                    ..message()
+                },
+                StatusCode::InvalidMessage,
+            ),
+            (
+                TOPIC,
+                WakuMessage {
+                    meta: Some(vec![0; MAX_META_LEN + 1]),
+                    ..message()
+                },
+                StatusCode::BadRequest,
+            ),
+        ];
+        for (topic, msg, status) in cases {
+            let refusal = check_request(topic, &msg).unwrap_err();
+            assert_eq!(refusal.status, status, "{topic:?} {msg:?}");
+            if msg.meta.is_some() {
+                continue; // the service's decoder refuses it: below
+            }
+            let framed = raw_request(Some(topic), &msg.payload, msg.content_topic.as_bytes());
+            let served = service().handle(&framed, |_, _| panic!("must not publish"));
+            assert_eq!(served.status_code, status.code(), "{topic:?} {msg:?}");
+            if status != StatusCode::UnsupportedPubsubTopic {
+                assert_eq!(served.status_desc.as_deref(), Some(refusal.desc.as_str()));
+            }
+        }
+        assert_eq!(check_request(TOPIC, &message()), Ok(()));
+        let mut at_limit = message();
+        at_limit.meta = Some(vec![0; MAX_META_LEN]);
+        assert_eq!(check_request(TOPIC, &at_limit), Ok(()));
+        let long = request(
+            Some(TOPIC),
+            WakuMessage {
+                meta: Some(vec![0; MAX_META_LEN + 1]),
+                ..message()
+            },
+        );
+        assert_eq!(
+            service().handle(&long, |_, _| published(1)).status_code,
+            400
+        );
     }
 }
