@@ -1190,6 +1190,26 @@ fn sender_of(w: &World) -> Sender {
     sender
 }
 
+/// Sends `b"x"` to `service` (exit == destination) with `sender` at `now`.
+fn send_x(
+    sender: &mut Sender,
+    w: &mut World,
+    now: Instant,
+    service: PeerId,
+    options: SendOptions,
+) -> mix_libp2p::RequestId {
+    sender
+        .send(
+            &mut w.rng,
+            now,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"x",
+            options,
+        )
+        .unwrap()
+}
+
 fn transmits(sender: &mut Sender) -> Vec<mix_libp2p::Outgoing> {
     std::iter::from_fn(|| sender.poll_transmit()).collect()
 }
@@ -1310,16 +1330,7 @@ fn the_sender_times_requests_out_at_the_deadline_it_gives() {
         ..SendOptions::default()
     };
     sender.handle_timeout(t0);
-    let id = sender
-        .send(
-            &mut w.rng,
-            t0,
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"x",
-            opts,
-        )
-        .unwrap();
+    let id = send_x(&mut sender, &mut w, t0, service, opts);
     // The pool upkeep (every second) comes before the request's deadline.
     assert_eq!(sender.poll_timeout(), Some(t0 + mix_libp2p::UPKEEP_PERIOD));
     sender.handle_timeout(t0 + Duration::from_secs(1));
@@ -1346,16 +1357,7 @@ fn a_request_fails_once_every_copy_lost_its_first_hop() {
         redundancy: 2,
         ..SendOptions::default()
     };
-    let id = sender
-        .send(
-            &mut w.rng,
-            now,
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"x",
-            opts,
-        )
-        .unwrap();
+    let id = send_x(&mut sender, &mut w, now, service, opts);
     let out = transmits(&mut sender);
     assert_eq!(out.len(), 2);
     assert_ne!(out[0].peer, out[1].peer, "disjoint first hops");
@@ -1393,16 +1395,7 @@ fn a_copy_still_held_is_not_failed_by_an_earlier_send_failure() {
     let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
     let now = Instant::now();
     let id = loop {
-        let id = sender
-            .send(
-                &mut w.rng,
-                now,
-                &Destination::ExitIsDestination(service),
-                CODEC,
-                b"x",
-                SendOptions::default(),
-            )
-            .unwrap();
+        let id = send_x(&mut sender, &mut w, now, service, SendOptions::default());
         let out = transmits(&mut sender);
         if out[0].hold > Duration::ZERO {
             sender.handle_send_failed(out[0].peer, 1, SendFailure::Dial, now);
@@ -1424,16 +1417,7 @@ fn a_request_without_surbs_settles_at_once() {
         surbs: 0,
         ..SendOptions::default()
     };
-    let id = sender
-        .send(
-            &mut w.rng,
-            Instant::now(),
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"x",
-            opts,
-        )
-        .unwrap();
+    let id = send_x(&mut sender, &mut w, Instant::now(), service, opts);
     assert_eq!(transmits(&mut sender).len(), 1);
     assert_eq!(
         outcomes(&mut sender),
@@ -1452,16 +1436,7 @@ fn with_redundancy_the_first_reply_wins() {
         redundancy: 2,
         ..SendOptions::default()
     };
-    let id = sender
-        .send(
-            &mut w.rng,
-            Instant::now(),
-            &Destination::ExitIsDestination(service),
-            CODEC,
-            b"x",
-            opts,
-        )
-        .unwrap();
+    let id = send_x(&mut sender, &mut w, Instant::now(), service, opts);
     let mut out = transmits(&mut sender).into_iter();
     let (a, b) = (out.next().unwrap(), out.next().unwrap());
     let mut second = answer(&mut w, b, 0, b"two");
@@ -1575,16 +1550,7 @@ fn a_send_failure_blames_the_newest_copies_to_that_peer() {
     // send until two requests share one.
     let mut by_hop: HashMap<PeerId, Vec<mix_libp2p::RequestId>> = HashMap::new();
     let (hop, older, newer) = loop {
-        let id = sender
-            .send(
-                &mut w.rng,
-                now,
-                &Destination::ExitIsDestination(service),
-                CODEC,
-                b"x",
-                SendOptions::default(),
-            )
-            .unwrap();
+        let id = send_x(&mut sender, &mut w, now, service, SendOptions::default());
         let peer = transmits(&mut sender)[0].peer;
         let ids = by_hop.entry(peer).or_default();
         ids.push(id);
