@@ -332,7 +332,9 @@ impl MixClient {
     }
 
     /// Sends `body` to the `codec` handler of a mix node (exit == destination) and resolves to
-    /// the reply bytes (a copy).
+    /// the reply bytes (a copy); with `surbs: 0` no reply can come, and it resolves to an empty
+    /// array once the packets are handed to their first hops. Rejects with `SEND_FAILED` as
+    /// soon as the first hop of every copy could not be reached.
     #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
     pub fn send(
         &self,
