@@ -19,7 +19,8 @@
 //! * [`Sender::handle_send_failed`]: the `/mix/1.0.0` behaviour's
 //!   [`crate::Event::SendFailed`] for a peer.
 //! * [`Sender::handle_timeout`]: the time reached [`Sender::poll_timeout`] (calling it sooner
-//!   or more often is harmless).
+//!   or more often is harmless). Call it once when the driver starts: the pool's upkeep
+//!   deadline is set from the first call.
 //! * Pool changes: [`Sender::insert_node`] (static, restored after a quarantine),
 //!   [`Sender::insert_discovered`] (from rendezvous, lapses unless refreshed),
 //!   [`Sender::exclude`], [`Sender::node_failed`], [`Sender::lookup_done`].

@@ -110,6 +110,8 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        // Starts the pool's upkeep (lapsed entries, quarantines, static entries back).
+        self.sender.handle_timeout(Instant::now());
         loop {
             self.drain(None);
             let now = Instant::now();
