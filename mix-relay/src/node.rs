@@ -37,8 +37,8 @@ use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
 use crate::waku::{
-    self, LIGHTPUSH_PROTOCOL, LightPushRequest, LightPushResponse, LightPushService,
-    PublishOutcome, ServiceConfig, WakuMessage,
+    self, LIGHTPUSH_PROTOCOL, LightPushResponse, LightPushService, PublishOutcome, ServiceConfig,
+    WakuMessage,
 };
 
 /// Where a relay's keys come from.
@@ -534,23 +534,15 @@ impl RelayHandle {
         message: WakuMessage,
         options: SendOptions,
     ) -> Result<LightPushResponse, LightpushError> {
-        let mut id = [0u8; 10];
-        rand::fill(&mut id);
-        let request = LightPushRequest {
-            request_id: hex::encode(id),
-            pubsub_topic: Some(pubsub_topic.to_owned()),
-            message: Some(message),
-        };
         let reply = self
             .send(
                 Destination::ExitIsDestination(service),
                 LIGHTPUSH_PROTOCOL,
-                waku::encode_length_prefixed(&request),
+                crate::sender::lightpush_request(pubsub_topic, message),
                 options,
             )
             .await?;
-        let body = waku::decode_length_prefixed(&reply).map_err(|_| LightpushError::BadReply)?;
-        LightPushResponse::decode(body).map_err(|_| LightpushError::BadReply)
+        crate::sender::lightpush_response(&reply)
     }
 
     /// Answers a lightpush request (protobuf bytes) as the service would over a stream.
