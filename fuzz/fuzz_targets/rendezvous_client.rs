@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         secret.public_key(),
     )
     .expect("a node");
-    let mut client = Client::new(me, secret, DelayStrategy::default());
+    let mut client = Client::new(me, DelayStrategy::default());
     let now = Instant::now();
     let schedule = Schedule::new(now, false);
     let added = schedule.add_records(&mut client, me_peer(), page.records, now);

@@ -101,7 +101,8 @@ export interface MixClientOptions {
 
 /** Per-request options of {@link MixClient.send} and the lightpush methods. */
 export interface SendOptions {
-  /** SURBs (single-use reply blocks) per packet: how many replies may come back. Default 1. */
+  /** SURBs (single-use reply blocks) per packet: how many replies may come back. Default 1.
+   * With 0 nothing comes back: `send` resolves to an empty array once the packets are out. */
   surbs?: number
   /** How long to wait for the reply, in ms. Default 30000. */
   timeoutMs?: number

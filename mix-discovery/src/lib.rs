@@ -7,6 +7,7 @@ pub mod enr;
 pub mod proto;
 mod record;
 mod registry;
+mod rounds;
 mod schedule;
 
 pub use behaviour::{
@@ -17,6 +18,7 @@ pub use record::{
     DOMAIN, MAX_ADDRS, MixRecord, PAYLOAD_TYPE, RecordError, open_envelope, with_peer,
 };
 pub use registry::{MAX_NAMESPACE_LEN, MAX_TTL, Page, Refusal, Registry, RegistryConfig};
+pub use rounds::{Pool, Rounds, Step};
 pub use schedule::{
     Backoff, KEEP_PERIODS, LOOKUP_PAGE, LookupRound, MAX_LOOKUP_PAGES, MAX_ROUND_RECORDS, Schedule,
 };

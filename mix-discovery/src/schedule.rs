@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use mix_libp2p::Client;
 use web_time::Instant;
 
 use crate::record::MixRecord;
 use crate::registry::MAX_TTL;
+use crate::rounds::Pool;
 
 /// How many registrations one lookup page asks for.
 pub const LOOKUP_PAGE: u64 = 100;
@@ -212,13 +212,13 @@ impl Schedule {
             .max(self.slow.saturating_mul(2))
     }
 
-    /// Puts the records `source` listed into `client`'s pool, each kept for
+    /// Puts the records `source` listed into `pool`, each kept for
     /// [`Schedule::keep_for`] its TTL, within the pool's bounds (the pool size, and the share
     /// one source may bring: [`mix_libp2p::PoolConfig`]). Records without an address a packet
     /// can carry are skipped. Returns the peers new to the pool.
-    pub fn add_records(
+    pub fn add_records<P: Pool + ?Sized>(
         &self,
-        client: &mut Client,
+        pool: &mut P,
         source: PeerId,
         records: Vec<(MixRecord, Duration)>,
         now: Instant,
@@ -234,7 +234,7 @@ impl Schedule {
                         .checked_add(self.keep_for(ttl))
                         .or_else(|| now.checked_add(self.keep_for(Duration::ZERO)))
                         .unwrap_or(now);
-                    if client.insert_discovered(node, Some(source), now, until) {
+                    if pool.insert_discovered(node, Some(source), now, until) {
                         added.push(record.peer_id);
                     }
                 }

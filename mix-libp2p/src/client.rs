@@ -11,7 +11,7 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use mix_core::{
     Address, BuildError, DEFAULT_NEGLIGIBLE_PROB, Delay, DelayStrategy, Format, Hop, NodePublicKey,
-    NodeSecretKey, PACKET_LEN, PAYLOAD_LEN, PacketBuilder, Route, Surb, SurbId, SurbKeys,
+    PACKET_LEN, PAYLOAD_LEN, PacketBuilder, Route, Surb, SurbId, SurbKeys,
     sample_truncated_exponential,
 };
 use rand_core::CryptoRng;
@@ -199,6 +199,15 @@ pub enum ClientError {
     /// Every reply that came back failed to open (tampered on the way).
     #[error("the reply did not open: it was tampered with on the way")]
     InvalidReply,
+    /// The first hop of every copy of the request could not be reached (reported by the
+    /// `/mix/1.0.0` behaviour as [`crate::Event::SendFailed`]): no reply can come.
+    #[error("the first hop {peer} could not be reached: {reason}")]
+    FirstHopUnreachable {
+        /// The first hop whose failure settled the request (the last copy's).
+        peer: PeerId,
+        /// Why its frames were not delivered.
+        reason: crate::SendFailure,
+    },
 }
 
 impl From<BuildError> for ClientError {
@@ -353,11 +362,6 @@ struct CopyPlan {
 /// The sender's state. See the module docs.
 pub struct Client {
     me: MixNode,
-    #[allow(
-        dead_code,
-        reason = "kept so the client owns the key its SURBs are opened with"
-    )]
-    secret: NodeSecretKey,
     delay: DelayStrategy,
     format: Format,
     hold: Option<Delay>,
@@ -422,12 +426,13 @@ fn sample<T: Clone, R: CryptoRng + ?Sized>(rng: &mut R, items: &[T], k: usize) -
 }
 
 impl Client {
-    /// A client that is itself reachable as `me` (the last hop of its SURBs) with the mix
-    /// secret key `secret`, and that encodes delays with `delay`.
-    pub fn new(me: MixNode, secret: NodeSecretKey, delay: DelayStrategy) -> Self {
+    /// A client that is itself reachable as `me` (the last hop of its SURBs) and that encodes
+    /// delays with `delay`. It holds no secret: the packets that reach `me` are peeled with
+    /// `me`'s mix key by whoever owns it (a [`crate::Sender`], or a relay's processor), and
+    /// only the opened SURB replies come here ([`Client::on_reply`]).
+    pub fn new(me: MixNode, delay: DelayStrategy) -> Self {
         Self {
             me,
-            secret,
             delay,
             format: Format::default(),
             hold: None,

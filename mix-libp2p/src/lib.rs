@@ -5,6 +5,7 @@ pub mod client;
 mod handler;
 mod protocol;
 mod rate;
+pub mod sender;
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -36,6 +37,7 @@ pub use mix_core::Format;
 pub use protocol::decode_frames_for_fuzzing;
 pub use protocol::{Frame, PROTOCOL_NAME};
 pub use rate::RateLimiter;
+pub use sender::{Event as SenderEvent, Received, Sender, UPKEEP_PERIOD};
 
 /// Settings of the `/mix/1.0.0` behaviour.
 #[derive(Debug, Clone)]

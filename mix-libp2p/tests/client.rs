@@ -56,11 +56,7 @@ fn world(n: usize) -> World {
     let mut rng = ChaCha20Rng::from_seed([7; 32]);
     let me = node(&mut rng, 9000);
     let client_peer = me.entry.peer_id;
-    let mut client = Client::new(
-        me.entry.clone(),
-        me.secret.clone(),
-        DelayStrategy::NoSampling,
-    );
+    let mut client = Client::new(me.entry.clone(), DelayStrategy::NoSampling);
     let mut nodes = HashMap::new();
     nodes.insert(client_peer, me);
     for i in 0..n {
@@ -1034,11 +1030,7 @@ fn relays_that_drop_traffic_cannot_cheaply_get_an_honest_node_evicted() {
 
 /// Replaces `w`'s client by `f` of it (the builder methods take the client by value).
 fn reconfigure(w: &mut World, f: impl FnOnce(Client) -> Client) {
-    let placeholder = Client::new(
-        w.client.me().clone(),
-        NodeSecretKey::generate(&mut w.rng),
-        DelayStrategy::NoSampling,
-    );
+    let placeholder = Client::new(w.client.me().clone(), DelayStrategy::NoSampling);
     let client = std::mem::replace(&mut w.client, placeholder);
     w.client = f(client);
 }
@@ -1177,4 +1169,404 @@ fn timeouts_past_the_credential_lifetime_are_refused() {
             .send(&mut w.rng, Instant::now(), &dest, CODEC, b"x", longest)
             .is_ok()
     );
+}
+
+// --- The sender loop (mix_libp2p::Sender): the same in-memory world, driven as a driver
+// would: calls in, transmits and events out.
+
+use mix_libp2p::{Received, SendFailure, Sender, SenderEvent};
+
+/// A sender over `w`'s pool, peeling with the key of `w`'s own node.
+fn sender_of(w: &World) -> Sender {
+    let me = &w.nodes[&w.client_peer];
+    let mut sender = Sender::new(
+        me.entry.clone(),
+        me.secret.clone(),
+        DelayStrategy::NoSampling,
+    );
+    for node in w.client.nodes() {
+        sender.insert_node(node.clone());
+    }
+    sender
+}
+
+/// Sends `b"x"` to `service` (exit == destination) with `sender` at `now`.
+fn send_x(
+    sender: &mut Sender,
+    w: &mut World,
+    now: Instant,
+    service: PeerId,
+    options: SendOptions,
+) -> mix_libp2p::RequestId {
+    sender
+        .send(
+            &mut w.rng,
+            now,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"x",
+            options,
+        )
+        .unwrap()
+}
+
+fn transmits(sender: &mut Sender) -> Vec<mix_libp2p::Outgoing> {
+    std::iter::from_fn(|| sender.poll_transmit()).collect()
+}
+
+fn events(sender: &mut Sender) -> Vec<SenderEvent> {
+    std::iter::from_fn(|| sender.poll_event()).collect()
+}
+
+/// Events other than pool changes.
+fn outcomes(sender: &mut Sender) -> Vec<SenderEvent> {
+    events(sender)
+        .into_iter()
+        .filter(|e| !matches!(e, SenderEvent::PoolChanged { .. }))
+        .collect()
+}
+
+/// Carries `packet` from `peer` hop by hop until its next hop is `w`'s own node; returns the
+/// packet as it reaches it, unpeeled.
+fn to_sender(
+    w: &mut World,
+    mut peer: PeerId,
+    mut packet: Box<[u8; PACKET_LEN]>,
+) -> Box<[u8; PACKET_LEN]> {
+    loop {
+        let format = w.format;
+        let node = w.nodes.get_mut(&peer).unwrap();
+        match peel_with(
+            format,
+            &node.secret,
+            &mut node.filter,
+            0,
+            packet.as_mut_slice(),
+        )
+        .unwrap()
+        {
+            Action::Forward { next_hop, .. } => {
+                peer = mix_libp2p::peer_id(&next_hop.peer_id).unwrap();
+                if peer == w.client_peer {
+                    return packet;
+                }
+            }
+            _ => panic!("a reply travels to the sender"),
+        }
+    }
+}
+
+/// Routes a transmit to its exit and answers through its SURB `i` with `body`; returns the
+/// reply as it reaches the sender.
+fn answer(
+    w: &mut World,
+    out: mix_libp2p::Outgoing,
+    i: usize,
+    body: &[u8],
+) -> Box<[u8; PACKET_LEN]> {
+    let End::Exit { surbs, .. } = route(w, out.peer, out.frame.packet, &mut Vec::new()) else {
+        panic!("expected an exit")
+    };
+    let mut reply = Box::new([0u8; PACKET_LEN]);
+    surbs[i]
+        .build_reply(&mut w.rng, body, reply.as_mut_slice())
+        .unwrap();
+    let first_hop = mix_libp2p::peer_id(&surbs[i].first_hop().peer_id).unwrap();
+    to_sender(w, first_hop, reply)
+}
+
+#[test]
+fn the_sender_sends_peels_and_opens_a_reply_with_its_own_key() {
+    let mut w = world(5);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().nth(2).map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    let id = sender
+        .send(
+            &mut w.rng,
+            now,
+            &Destination::ExitIsDestination(service),
+            CODEC,
+            b"hi",
+            SendOptions::default(),
+        )
+        .unwrap();
+    let out = transmits(&mut sender);
+    assert_eq!(out.len(), 1);
+    assert!(sender.is_pending(id));
+    let mut reply = answer(&mut w, out.into_iter().next().unwrap(), 0, b"ack");
+    // A packet that is not ours does not open.
+    let mut garbage = Box::new([1u8; PACKET_LEN]);
+    assert_eq!(sender.handle_packet(&mut garbage, 0), Received::NotAReply);
+    let mut again = reply.clone();
+    assert_eq!(sender.handle_packet(&mut reply, 0), Received::Reply);
+    match outcomes(&mut sender).as_slice() {
+        [
+            SenderEvent::Replied {
+                request,
+                body,
+                hops,
+            },
+        ] => {
+            assert_eq!((*request, body.as_slice()), (id, &b"ack"[..]));
+            assert_eq!(hops.forward[2], service);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sender.pending_requests(), 0);
+    // The same packet again is a replay: dropped before its SURB is looked up.
+    assert_eq!(sender.handle_packet(&mut again, 0), Received::NotAReply);
+    assert!(outcomes(&mut sender).is_empty());
+}
+
+#[test]
+fn the_sender_times_requests_out_at_the_deadline_it_gives() {
+    let mut w = world(4);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let t0 = Instant::now();
+    let opts = SendOptions {
+        timeout: Duration::from_secs(2),
+        ..SendOptions::default()
+    };
+    sender.handle_timeout(t0);
+    let id = send_x(&mut sender, &mut w, t0, service, opts);
+    // The pool upkeep (every second) comes before the request's deadline.
+    assert_eq!(sender.poll_timeout(), Some(t0 + mix_libp2p::UPKEEP_PERIOD));
+    sender.handle_timeout(t0 + Duration::from_secs(1));
+    assert_eq!(sender.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+    assert!(outcomes(&mut sender).is_empty());
+    sender.handle_timeout(t0 + Duration::from_secs(2));
+    assert_eq!(
+        outcomes(&mut sender),
+        vec![SenderEvent::Failed {
+            request: id,
+            error: ClientError::Timeout
+        }]
+    );
+    assert!(!sender.is_pending(id));
+}
+
+#[test]
+fn a_request_fails_once_every_copy_lost_its_first_hop() {
+    let mut w = world(8);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    let opts = SendOptions {
+        redundancy: 2,
+        ..SendOptions::default()
+    };
+    let id = send_x(&mut sender, &mut w, now, service, opts);
+    let out = transmits(&mut sender);
+    assert_eq!(out.len(), 2);
+    assert_ne!(out[0].peer, out[1].peer, "disjoint first hops");
+    sender.handle_send_failed(out[0].peer, 1, SendFailure::Dial, now);
+    assert!(
+        outcomes(&mut sender).is_empty(),
+        "one copy is still on its way"
+    );
+    // A failure for a peer none of our copies went to changes nothing.
+    sender.handle_send_failed(service, 1, SendFailure::Dial, now);
+    assert!(sender.is_pending(id));
+    sender.handle_send_failed(out[1].peer, 1, SendFailure::Dial, now);
+    assert_eq!(
+        outcomes(&mut sender),
+        vec![SenderEvent::Failed {
+            request: id,
+            error: ClientError::FirstHopUnreachable {
+                peer: out[1].peer,
+                reason: SendFailure::Dial
+            },
+        }]
+    );
+    assert_eq!(
+        sender.client().pending_requests(),
+        0,
+        "its SURBs are forgotten"
+    );
+}
+
+#[test]
+fn a_copy_still_held_is_not_failed_by_an_earlier_send_failure() {
+    let mut w = world(5);
+    let mut sender =
+        sender_of(&w).with_client(|c| c.with_sender_hold(Some(Delay::from_millis(100))));
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    let id = loop {
+        let id = send_x(&mut sender, &mut w, now, service, SendOptions::default());
+        let out = transmits(&mut sender);
+        if out[0].hold > Duration::ZERO {
+            sender.handle_send_failed(out[0].peer, 1, SendFailure::Dial, now);
+            assert!(sender.is_pending(id), "held: not yet written");
+            sender.handle_send_failed(out[0].peer, 1, SendFailure::Dial, now + out[0].hold);
+            break id;
+        }
+        sender.cancel(id);
+    };
+    assert!(!sender.is_pending(id));
+}
+
+#[test]
+fn a_request_without_surbs_settles_at_once() {
+    let mut w = world(4);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let opts = SendOptions {
+        surbs: 0,
+        ..SendOptions::default()
+    };
+    let id = send_x(&mut sender, &mut w, Instant::now(), service, opts);
+    assert_eq!(transmits(&mut sender).len(), 1);
+    assert_eq!(
+        outcomes(&mut sender),
+        vec![SenderEvent::Sent { request: id }]
+    );
+    assert_eq!(sender.pending_requests(), 0);
+    assert_eq!(sender.client().next_deadline(), None);
+}
+
+#[test]
+fn with_redundancy_the_first_reply_wins() {
+    let mut w = world(8);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let opts = SendOptions {
+        redundancy: 2,
+        ..SendOptions::default()
+    };
+    let id = send_x(&mut sender, &mut w, Instant::now(), service, opts);
+    let mut out = transmits(&mut sender).into_iter();
+    let (a, b) = (out.next().unwrap(), out.next().unwrap());
+    let mut second = answer(&mut w, b, 0, b"two");
+    let mut first = answer(&mut w, a, 0, b"one");
+    assert_eq!(sender.handle_packet(&mut second, 0), Received::Reply);
+    assert_eq!(sender.handle_packet(&mut first, 0), Received::UnknownSurb);
+    let got = outcomes(&mut sender);
+    assert!(
+        matches!(got.as_slice(), [SenderEvent::Replied { request, body, .. }] if *request == id && body == b"two"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn the_sender_reports_pool_changes_and_puts_static_nodes_back() {
+    let mut w = world(3);
+    let mut sender = sender_of(&w).with_lookups(true);
+    let t0 = Instant::now();
+    // The static entries given.
+    match events(&mut sender).as_slice() {
+        [
+            SenderEvent::PoolChanged {
+                added,
+                removed,
+                size: 3,
+                below_minimum: true,
+            },
+        ] => {
+            assert_eq!(added.len(), 3);
+            assert!(removed.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(events(&mut sender).is_empty(), "nothing changed since");
+    // The first lookup round ends: reported even without changes.
+    sender.lookup_done();
+    assert!(matches!(
+        events(&mut sender).as_slice(),
+        [SenderEvent::PoolChanged { size: 3, .. }]
+    ));
+    sender.lookup_done();
+    assert!(
+        events(&mut sender).is_empty(),
+        "only the first round is reported unchanged"
+    );
+    // A discovered node joins, then lapses.
+    let extra = node(&mut w.rng, 9100);
+    let extra_peer = extra.entry.peer_id;
+    assert!(sender.insert_discovered(extra.entry.clone(), None, t0, t0 + Duration::from_secs(5)));
+    assert!(matches!(
+        events(&mut sender).as_slice(),
+        [SenderEvent::PoolChanged { added, size: 4, below_minimum: false, .. }] if *added == vec![extra_peer]
+    ));
+    sender.handle_timeout(t0 + Duration::from_secs(5));
+    assert!(matches!(
+        events(&mut sender).as_slice(),
+        [SenderEvent::PoolChanged { removed, size: 3, below_minimum: true, .. }]
+            if *removed == vec![(extra_peer, mix_libp2p::Removal::Expired)]
+    ));
+    // A static node that failed leaves, and comes back after its quarantine.
+    let stat = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    assert!(sender.node_failed(&stat, t0));
+    assert!(matches!(
+        events(&mut sender).as_slice(),
+        [SenderEvent::PoolChanged { removed, size: 2, .. }] if removed[0].0 == stat
+    ));
+    sender.handle_timeout(t0 + Duration::from_secs(30));
+    assert!(events(&mut sender).is_empty(), "still in quarantine");
+    sender.handle_timeout(t0 + Duration::from_secs(61));
+    assert!(matches!(
+        events(&mut sender).as_slice(),
+        [SenderEvent::PoolChanged { added, size: 3, .. }] if *added == vec![stat]
+    ));
+}
+
+#[test]
+fn the_sender_sorts_every_entrys_addresses_for_dialing() {
+    let mut w = world(3);
+    let mut sender = sender_of(&w);
+    let extra = node(&mut w.rng, 9200);
+    let relay = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let circuit: Multiaddr = format!(
+        "/ip4/127.0.0.1/tcp/9300/p2p/{relay}/p2p-circuit/p2p/{}",
+        extra.entry.peer_id
+    )
+    .parse()
+    .unwrap();
+    let direct = extra.entry.addresses[0].clone();
+    let entry = MixNode::new(
+        extra.entry.peer_id,
+        vec![circuit.clone(), direct.clone()],
+        extra.entry.public_key,
+    )
+    .unwrap();
+    sender.insert_node(entry);
+    let held = sender
+        .client()
+        .nodes()
+        .find(|n| n.peer_id == extra.entry.peer_id)
+        .unwrap();
+    assert_eq!(held.addresses, vec![direct, circuit], "direct first");
+}
+
+#[test]
+fn a_send_failure_blames_the_newest_copies_to_that_peer() {
+    let mut w = world(3);
+    let mut sender = sender_of(&w);
+    let service = *w.client.nodes().next().map(|n| &n.peer_id).unwrap();
+    let now = Instant::now();
+    // With three nodes and the service as exit, every path's first hop is one of two nodes:
+    // send until two requests share one.
+    let mut by_hop: HashMap<PeerId, Vec<mix_libp2p::RequestId>> = HashMap::new();
+    let (hop, older, newer) = loop {
+        let id = send_x(&mut sender, &mut w, now, service, SendOptions::default());
+        let peer = transmits(&mut sender)[0].peer;
+        let ids = by_hop.entry(peer).or_default();
+        ids.push(id);
+        if let [older, newer] = ids[..] {
+            break (peer, older, newer);
+        }
+    };
+    // One frame to it failed: the last one queued, not the copy written before it.
+    sender.handle_send_failed(hop, 1, SendFailure::Dial, now);
+    let failed: Vec<_> = outcomes(&mut sender)
+        .into_iter()
+        .filter_map(|e| match e {
+            SenderEvent::Failed { request, .. } => Some(request),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, vec![newer]);
+    assert!(sender.is_pending(older));
 }

@@ -12,6 +12,7 @@ pub mod pool_file;
 pub mod probe;
 pub mod processor;
 pub mod replay_store;
+pub mod sender;
 pub mod waku;
 
 pub use node::{ExitRequest, KeySource, LightpushError, NodeInfo, RelayHandle, Settings, start};

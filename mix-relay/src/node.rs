@@ -15,17 +15,19 @@ use libp2p::gossipsub::{self, IdentTopic, TopicHash};
 use libp2p::swarm::{ListenError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify};
 use mix_core::{Delay, NodePublicKey, PACKET_LEN, Surb};
-use mix_discovery::{LOOKUP_PAGE, LookupRound, MixRecord, Schedule};
+use mix_discovery::{MixRecord, Rounds, Schedule};
 use mix_libp2p::Instant;
 
 use crate::mismatch::MismatchWarnings;
-use mix_libp2p::client::ReplyOutcome;
-use mix_libp2p::{Client, ClientError, Frame, MixNode};
+use mix_libp2p::{Frame, MixNode, Sender};
 use prost::Message as _;
 use rand::rngs::StdRng;
 use rand::seq::IteratorRandom as _;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
+
+mod lookup;
+mod sending;
 
 use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
@@ -92,17 +94,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
     let me = MixNode::new(peer_id, announce.clone(), mix_public).context(
         "no announced address can be written into a mix packet (IPv4 TCP or QUIC needed)",
     )?;
-    let mut client = Client::new(me, keys.mix.clone(), settings.delay)
-        .with_format(settings.format)
-        .with_sender_hold(settings.sender_hold);
-    client.set_pool_config(settings.discovery.pool);
-    let mut static_nodes = Vec::new();
+    let mut sender = Sender::new(me, keys.mix.clone(), settings.delay)
+        .with_client(|c| {
+            c.with_format(settings.format)
+                .with_sender_hold(settings.sender_hold)
+        })
+        .with_lookups(settings.discovery.lookup);
+    sender.set_pool_config(settings.discovery.pool);
     for entry in &settings.mixnodes {
         match MixNode::new(entry.peer_id, vec![entry.addr.clone()], entry.mix_public) {
-            Ok(node) => {
-                client.insert_node(node.clone());
-                static_nodes.push(node);
-            }
+            Ok(node) => sender.insert_node(node),
             Err(e) => tracing::warn!(peer = %entry.peer_id, error = %e, "mix node skipped"),
         }
     }
@@ -167,7 +168,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         public_ip,
         processor: Processor::new(keys.mix.clone(), replay, settings.delay)
             .with_format(settings.format),
-        client,
+        sender,
         lightpush: LightPushService::new(ServiceConfig::new(
             settings.cluster_id,
             settings.shards.clone(),
@@ -188,6 +189,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
         discovery: Discovery {
             schedule: settings.discovery.schedule(Instant::now()),
             lookup: settings.discovery.lookup,
+            rounds: Rounds::new(mix_discovery::mix_namespace(settings.cluster_id)),
             namespace: mix_discovery::mix_namespace(settings.cluster_id),
             identity: keys.identity.clone(),
             record_addrs: info.addrs.iter().map(without_p2p).collect(),
@@ -195,11 +197,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             points: HashSet::new(),
             registering: 0,
             registered_any: false,
-            lookups: 0,
-            round: LookupRound::new(),
-            static_nodes,
-            below_minimum: false,
-            looked_up: false,
         },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
@@ -287,14 +284,14 @@ struct Node {
     /// The IP to advertise for a listener on 0.0.0.0 (the first announced one).
     public_ip: Option<Ipv4Addr>,
     processor: Processor<PersistentReplayFilter>,
-    client: Client,
+    sender: Sender,
     lightpush: LightPushService,
     metrics: Arc<Metrics>,
     /// Delayed packets with their previous hop (none for our own).
     delays: DelayQueue<(Option<PeerId>, mix_core::Address, Box<[u8; PACKET_LEN]>)>,
     /// Packets addressed to this node itself, processed next.
     local: VecDeque<Box<[u8; PACKET_LEN]>>,
-    waiting: HashMap<mix_libp2p::RequestId, oneshot::Sender<Result<Vec<u8>, ClientError>>>,
+    waiting: HashMap<mix_libp2p::RequestId, sending::Reply>,
     peer_id: PeerId,
     control: libp2p_stream::Control,
     exit_tx: mpsc::Sender<ExitResult>,
@@ -329,6 +326,9 @@ struct Node {
 struct Discovery {
     schedule: Schedule,
     lookup: bool,
+    /// The lookup rounds (points asked, pages, answers).
+    rounds: Rounds,
+    /// Where our record is registered.
     namespace: String,
     identity: libp2p::identity::Keypair,
     /// Our addresses as our record carries them (without `/p2p/<id>`, as nwaku).
@@ -340,23 +340,11 @@ struct Discovery {
     registering: usize,
     /// Whether one registration of the current round was accepted.
     registered_any: bool,
-    /// Lookups of the current round not answered yet.
-    lookups: usize,
-    /// The pages asked for in the current round (its verification budget).
-    round: LookupRound,
-    /// `--mixnode` entries, put back after a quarantine.
-    static_nodes: Vec<MixNode>,
-    /// Whether we last warned that the pool is too small.
-    below_minimum: bool,
-    /// Whether a lookup round has answered (no size warning before the first).
-    looked_up: bool,
 }
 
 /// A round registers at this many rendezvous points at most, chosen at random among the
 /// connected ones (nwaku registers at one; more keep small networks complete).
 const REGISTER_AT: usize = 16;
-/// A round looks up at this many rendezvous points at most, chosen at random.
-const LOOKUP_AT: usize = 4;
 
 /// Counts a task in `Node::in_flight` while it lives.
 struct InFlight(Arc<AtomicUsize>);
@@ -428,7 +416,7 @@ impl Node {
                 due = tick.tick() => {
                     let lag = self.lag.record(due, tokio::time::Instant::now());
                     self.metrics.set_loop_lag(lag);
-                    self.expire_requests();
+                    self.on_sender_tick();
                 }
                 _ = flush.tick() => self.flush_replay(),
                 _ = discovery_tick.tick() => self.on_discovery_tick(),
@@ -469,14 +457,6 @@ impl Node {
         self.replay_alarm = alarm;
     }
 
-    fn expire_requests(&mut self) {
-        for id in self.client.expire(Instant::now()) {
-            if let Some(tx) = self.waiting.remove(&id) {
-                let _ = tx.send(Err(ClientError::Timeout));
-            }
-        }
-    }
-
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Send {
@@ -485,43 +465,15 @@ impl Node {
                 body,
                 options,
                 reply,
-            } => {
-                match self.client.send(
-                    &mut self.rng,
-                    Instant::now(),
-                    &destination,
-                    &codec,
-                    &body,
-                    options,
-                ) {
-                    Ok((id, outgoing)) => {
-                        for out in outgoing {
-                            self.swarm.behaviour_mut().mix.send_after(
-                                out.peer,
-                                out.addresses,
-                                out.frame,
-                                out.hold,
-                            );
-                        }
-                        if self.client.is_pending(id) {
-                            self.waiting.insert(id, reply);
-                        } else {
-                            let _ = reply.send(Ok(Vec::new()));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
+            } => self.on_send(&destination, &codec, &body, options, reply),
             Command::AddMixNodes(nodes) => {
                 for node in nodes {
-                    self.client.insert_node(node);
+                    self.sender.insert_node(node);
                 }
-                self.metrics.set_pool_size(self.client.nodes().count());
+                self.drain_sender();
             }
             Command::Pool(reply) => {
-                let _ = reply.send(self.client.nodes().cloned().collect());
+                let _ = reply.send(self.sender.client().nodes().cloned().collect());
             }
             Command::Dial(addr) => {
                 if let Err(error) = self.swarm.dial(addr.clone()) {
@@ -640,14 +592,9 @@ impl Node {
         let now = Instant::now();
         self.dials.expire(&self.limits, STALE_DIAL, now);
         self.metrics.set_pending_dials(self.dials.pending());
-        self.client.expire_nodes(now);
-        for node in &self.discovery.static_nodes {
-            self.client.restore_node(node.clone(), now);
-        }
-        self.note_pool_changes();
         if let Ok(mut peers) = self.mix_peers.write() {
             peers.clear();
-            peers.extend(self.client.nodes().map(|n| n.peer_id));
+            peers.extend(self.sender.client().nodes().map(|n| n.peer_id));
         }
         if let Some(registry) = self.swarm.behaviour().rendezvous.registry() {
             self.metrics.set_rendezvous_registrations(registry.len());
@@ -655,7 +602,10 @@ impl Node {
         if self.discovery.schedule.register_due(now) {
             self.register_round(now);
         }
-        if self.discovery.lookup && self.discovery.schedule.discover_due(now) {
+        if self.discovery.lookup
+            && !self.discovery.rounds.in_flight()
+            && self.discovery.schedule.discover_due(now)
+        {
             self.lookup_round(now);
         }
     }
@@ -702,35 +652,6 @@ impl Node {
         }
     }
 
-    fn lookup_round(&mut self, now: Instant) {
-        // Our own registry first, when we serve.
-        let namespace = self.discovery.namespace.clone();
-        let local = self
-            .swarm
-            .behaviour_mut()
-            .rendezvous
-            .discover_locally(&namespace);
-        self.add_records(self.peer_id, local, now);
-        let d = &mut self.discovery;
-        let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
-        d.lookups = 0;
-        d.round = LookupRound::new();
-        let points = d.points.iter().copied().sample(&mut self.rng, LOOKUP_AT);
-        for point in points {
-            if d.round.ask(point) {
-                rendezvous.discover(point, &d.namespace, LOOKUP_PAGE, None);
-                d.lookups += 1;
-            }
-        }
-        if d.lookups == 0 {
-            // Nobody to ask: this round is as done as it gets.
-            d.looked_up = true;
-            d.schedule.discovered(now, self.client.pool_len());
-        } else {
-            d.schedule.discovering(now);
-        }
-    }
-
     fn on_rendezvous_event(&mut self, event: mix_discovery::Event) {
         let now = Instant::now();
         match event {
@@ -759,25 +680,12 @@ impl Node {
                 for _ in 0..records.len() {
                     self.metrics.discovery_event("record_found");
                 }
-                self.add_records(peer, records, now);
-                // Another page only within the round's budget (pages per point, records in
-                // all): a point that always answers full pages cannot hold the loop.
-                if full && self.discovery.round.ask(peer) {
-                    let namespace = self.discovery.namespace.clone();
-                    self.swarm.behaviour_mut().rendezvous.discover(
-                        peer,
-                        &namespace,
-                        LOOKUP_PAGE,
-                        cookie,
-                    );
-                } else {
-                    self.lookup_answered(now);
-                }
+                self.on_lookup_page(peer, records, full, cookie, now);
             }
             mix_discovery::Event::DiscoverFailed { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "lookup failed");
                 self.metrics.discovery_event("lookup_failed");
-                self.lookup_answered(now);
+                self.on_lookup_failed(peer, error.to_string(), now);
             }
             mix_discovery::Event::Served { what, .. } => match what {
                 mix_discovery::Served::Registered { .. } => {
@@ -795,62 +703,12 @@ impl Node {
         }
     }
 
-    /// Puts the records `source` listed into the pool (within the pool's bounds).
-    fn add_records(&mut self, source: PeerId, records: Vec<(MixRecord, Duration)>, now: Instant) {
-        let added = self
-            .discovery
-            .schedule
-            .add_records(&mut self.client, source, records, now);
-        if !added.is_empty() {
-            tracing::info!(
-                new = added.len(),
-                pool = self.client.pool_len(),
-                "mix nodes discovered"
-            );
-        }
-        self.metrics.set_pool_size(self.client.pool_len());
-    }
-
     fn register_answered(&mut self, now: Instant) {
         let d = &mut self.discovery;
         d.registering = d.registering.saturating_sub(1);
         if d.registering == 0 {
             d.schedule.registered(now, d.registered_any);
         }
-    }
-
-    fn lookup_answered(&mut self, now: Instant) {
-        let d = &mut self.discovery;
-        d.lookups = d.lookups.saturating_sub(1);
-        if d.lookups == 0 {
-            d.looked_up = true;
-            d.schedule.discovered(now, self.client.pool_len());
-        }
-    }
-
-    /// Logs and counts the nodes that left the pool, and warns when it is below nwaku's
-    /// minimum.
-    fn note_pool_changes(&mut self) {
-        for (peer, why) in self.client.take_removed() {
-            tracing::info!(%peer, ?why, "mix node left the pool");
-            self.metrics.discovery_event("node_removed");
-        }
-        let n = self.client.pool_len();
-        self.metrics.set_pool_size(n);
-        let below = n < mix_libp2p::MIN_POOL_SIZE;
-        let settled = if self.discovery.lookup {
-            self.discovery.looked_up
-        } else {
-            n > 0
-        };
-        if below && !self.discovery.below_minimum && settled {
-            tracing::warn!(
-                pool = n,
-                minimum = mix_libp2p::MIN_POOL_SIZE,
-                "the mix pool is smaller than the minimum: paths are easy to guess"
-            );
-        }
-        self.discovery.below_minimum = below && settled;
     }
 
     fn on_mix_event(&mut self, event: mix_libp2p::Event) {
@@ -872,12 +730,10 @@ impl Node {
                 }
                 // Only a failed dial of our own first hop counts against a pool entry, as one
                 // strike: the next hops of forwarded packets are dialed at addresses the
-                // packets name, so anyone could fail them (F10).
-                if reason == mix_libp2p::SendFailure::Dial
-                    && self.client.first_hop_failed(&peer, Instant::now())
-                {
-                    self.note_pool_changes();
-                }
+                // packets name, so anyone could fail them (F10). The sender tells.
+                self.sender
+                    .handle_send_failed(peer, frames, reason, Instant::now());
+                self.drain_sender();
                 for _ in 0..frames {
                     self.metrics
                         .dropped(if reason == mix_libp2p::SendFailure::QueueFull {
@@ -976,22 +832,7 @@ impl Node {
             Decision::Reply {
                 surb_id,
                 mut payload,
-            } => match self.client.on_reply(surb_id, &mut payload) {
-                ReplyOutcome::Delivered { request, body, .. } => {
-                    self.metrics.reply_received();
-                    if let Some(tx) = self.waiting.remove(&request) {
-                        let _ = tx.send(Ok(body));
-                    }
-                }
-                ReplyOutcome::Unknown => self.metrics.dropped(DropReason::UnknownSurb),
-                ReplyOutcome::Invalid { request, exhausted } => {
-                    self.metrics.dropped(DropReason::ReplyUnreadable);
-                    self.mismatch.reply_unreadable(self.processor.format());
-                    if exhausted && let Some(tx) = self.waiting.remove(&request) {
-                        let _ = tx.send(Err(ClientError::InvalidReply));
-                    }
-                }
-            },
+            } => self.on_reply(surb_id, &mut payload),
             Decision::Drop(reason) => {
                 if reason == DropReason::PayloadIntegrity {
                     self.mismatch.payload_integrity(self.processor.format());

@@ -172,7 +172,7 @@ impl From<ClientError> for MixError {
             ClientError::Build(_) => Code::Internal,
             ClientError::Timeout => Code::Timeout,
             ClientError::InvalidReply => Code::InvalidReply,
-            ClientError::Busy => Code::SendFailed,
+            ClientError::Busy | ClientError::FirstHopUnreachable { .. } => Code::SendFailed,
             // ClientError is non_exhaustive: a future variant is a bug until mapped here.
             _ => Code::Internal,
         };

@@ -1,10 +1,10 @@
 //! `SphinxClient`: the sender without a network (the core-only package). It builds request
 //! packets with SURBs and opens the replies; the caller moves the bytes over its own
 //! transport (e.g. js-libp2p on `/mix/1.0.0`). The network `WasmMixClient` runs the same
-//! [`Sender`] code.
+//! [`mix_libp2p::Sender`] code.
 
 use mix_core::PACKET_LEN;
-use mix_libp2p::{Instant, Multiaddr, PeerId};
+use mix_libp2p::{ClientError, Destination, Instant, Multiaddr, PeerId, Sender, SenderEvent};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -14,7 +14,7 @@ use crate::options::{
     MixNodeOptions, Network, RequestOptions, WakuMessageOptions, check_keys, check_message, now_ms,
     now_ns, parse_format, to_js,
 };
-use crate::sender::{Opened, Sender, SysRng, rng};
+use crate::sender::{self, SysRng, rng};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_SPHINX: &str = r#"
@@ -103,7 +103,8 @@ pub(crate) fn id_number(id: mix_libp2p::RequestId) -> f64 {
 /// The sans-IO sender. See the module docs.
 #[wasm_bindgen]
 pub struct SphinxClient {
-    sender: Sender<SysRng>,
+    sender: Sender,
+    rng: SysRng,
 }
 
 impl core::fmt::Debug for SphinxClient {
@@ -138,8 +139,10 @@ impl SphinxClient {
             .map_err(|e| MixError::invalid(format!("address: {e}")))?;
         let network = Network::new(options.format.as_deref(), options.sender_hold_ms)?;
         let pool = MixNodeOptions::pool(&options.mixnodes)?;
+        let mut rng = rng()?;
         Ok(Self {
-            sender: Sender::new(rng()?, me, address, pool, network)?,
+            sender: sender::new_sender(&mut rng, me, address, pool, network)?,
+            rng,
         })
     }
 
@@ -164,7 +167,7 @@ impl SphinxClient {
     /// The wire format this client builds and opens packets in: `"lip183"` or `"v039"`.
     #[wasm_bindgen(getter, unchecked_return_type = "WasmMixFormat")]
     pub fn format(&self) -> String {
-        self.sender.format().name().to_owned()
+        self.sender.client().format().name().to_owned()
     }
 
     /// This sender's X25519 mix public key (hex): the key its SURBs' last layer uses.
@@ -202,7 +205,7 @@ impl SphinxClient {
         let options = RequestOptions::from_js(options)?;
         let message = WakuMessageOptions::from_js(message)?.into_message(now_ns());
         check_message(&message, pubsub_topic)?;
-        let id = lightpush::request_id(self.sender.rng());
+        let id = lightpush::request_id(&mut self.rng);
         let body = lightpush::request_bytes(id.clone(), pubsub_topic, message);
         self.build(mix_waku::LIGHTPUSH_PROTOCOL, &body, &options, Some(id))
     }
@@ -215,12 +218,18 @@ impl SphinxClient {
         lightpush_request_id: Option<String>,
     ) -> Result<JsValue, MixError> {
         let send = options.send_options()?;
-        let destination = self.sender.destination(options.destination()?)?;
-        let (id, outgoing) = self
-            .sender
-            .send(Instant::now(), destination, codec, body, send)?;
-        let packets = outgoing
-            .into_iter()
+        let destination = sender::destination(&self.sender, &mut self.rng, options.destination()?)?;
+        let id = self.sender.send(
+            &mut self.rng,
+            Instant::now(),
+            &Destination::ExitIsDestination(destination),
+            codec,
+            body,
+            send,
+        )?;
+        // Without SURBs the request is settled at once: nothing to report.
+        sender::events(&mut self.sender);
+        let packets = std::iter::from_fn(|| self.sender.poll_transmit())
             .map(|o| PacketOut {
                 peer_id: o.peer.to_string(),
                 multiaddrs: o.addresses.iter().map(ToString::to_string).collect(),
@@ -250,24 +259,34 @@ impl SphinxClient {
                 packet.len()
             ))
         })?);
-        match self.sender.open(&mut buf, now_ms()) {
-            Opened::Delivered { request, body, .. } => to_js(&ReplyOut {
-                request_id: id_number(request),
-                body,
-            }),
-            Opened::Invalid {
-                exhausted: true, ..
-            } => Err(MixError::from(mix_libp2p::ClientError::InvalidReply)),
-            Opened::Invalid { .. } | Opened::Ignored => Ok(JsValue::UNDEFINED),
+        self.sender.handle_packet(&mut buf, now_ms());
+        for event in sender::events(&mut self.sender) {
+            match event {
+                SenderEvent::Replied { request, body, .. } => {
+                    return to_js(&ReplyOut {
+                        request_id: id_number(request),
+                        body,
+                    });
+                }
+                SenderEvent::Failed { error, .. } => return Err(MixError::from(error)),
+                _ => {}
+            }
         }
+        Ok(JsValue::UNDEFINED)
     }
 
     /// The ids of requests whose timeout has passed (they are forgotten).
     pub fn expire(&mut self) -> Vec<f64> {
-        self.sender
-            .expire(Instant::now())
+        self.sender.handle_timeout(Instant::now());
+        sender::events(&mut self.sender)
             .into_iter()
-            .map(id_number)
+            .filter_map(|event| match event {
+                SenderEvent::Failed {
+                    request,
+                    error: ClientError::Timeout,
+                } => Some(id_number(request)),
+                _ => None,
+            })
             .collect()
     }
 }

@@ -10,7 +10,7 @@ use mix_core::Format;
 use mix_libp2p::SendOptions;
 
 use super::run::{delay_strategy, parse_format, sender_hold};
-use crate::node::{self, Settings};
+use crate::node;
 use crate::pool_file::PoolFile;
 use crate::waku::{self, WakuMessage};
 
@@ -120,23 +120,19 @@ pub async fn send_requests(args: &SendArgs) -> anyhow::Result<Vec<SendReport>> {
         .map(PoolFile::wire_format)
         .transpose()?
         .flatten();
-    let mut settings = Settings::local();
-    settings.format = args.mix_format.or(pool_format).unwrap_or_default();
-    settings.sender_hold = sender_hold(settings.format, args.sender_hold_ms);
+    // A sender only sends and looks up: no relay, no gossipsub, no rendezvous server.
+    let format = args.mix_format.or(pool_format).unwrap_or_default();
     let pool_delay = pool.as_ref().and_then(|p| p.mean_delay_ms);
-    settings.delay = delay_strategy(args.mean_delay_ms.or(pool_delay).unwrap_or(0));
-    settings.shards = Vec::new();
-    // A sender only looks up; it neither serves nor advertises itself.
-    settings.discovery = node::DiscoverySettings {
-        serve: None,
-        register: false,
-        lookup: !args.bootstrap.is_empty(),
+    let sender = crate::sender::start(crate::sender::SenderSettings {
+        format,
+        sender_hold: sender_hold(format, args.sender_hold_ms),
+        delay: delay_strategy(args.mean_delay_ms.or(pool_delay).unwrap_or(0)),
+        bootstrap: args.bootstrap.clone(),
+        cluster_id: args.cluster_id,
         lookup_every: Duration::from_secs(2),
-        ..node::DiscoverySettings::default()
-    };
-    settings.cluster_id = args.cluster_id;
-    settings.peers.clone_from(&args.bootstrap);
-    let sender = node::start(settings).await?;
+        ..crate::sender::SenderSettings::default()
+    })
+    .await?;
     let services: Vec<PeerId> = if let Some(pool) = &pool {
         let infos = pool.infos()?;
         anyhow::ensure!(
