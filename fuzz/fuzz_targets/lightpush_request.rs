@@ -12,9 +12,8 @@ use libfuzzer_sys::fuzz_target;
 use mix_core_fuzz::length_prefixed;
 use mix_waku::{
     LightPushResponse, LightPushService, MAX_FRAME_LEN, MAX_META_LEN, PublishOutcome,
-    ServiceConfig, StatusCode, WakuMessage, check_request, decode_length_prefixed,
-    decode_request, decode_waku_message, encode_length_prefixed, parse_pubsub_topic,
-    pubsub_topic,
+    ServiceConfig, StatusCode, WakuMessage, check_request, decode_length_prefixed, decode_request,
+    decode_waku_message, encode_length_prefixed, parse_pubsub_topic, pubsub_topic,
 };
 use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint};
@@ -91,11 +90,7 @@ fuzz_target!(|data: &[u8]| {
     // message passes nwaku's decoding and the service's checks.
     let topic = pubsub_topic(CLUSTER, SHARDS[data.len() % 2]);
     let mut request = Vec::new();
-    for (tag, field) in [
-        (1, &b"id"[..]),
-        (20, topic.as_bytes()),
-        (21, data),
-    ] {
+    for (tag, field) in [(1, &b"id"[..]), (20, topic.as_bytes()), (21, data)] {
         encode_key(tag, WireType::LengthDelimited, &mut request);
         encode_varint(field.len() as u64, &mut request);
         request.extend_from_slice(field);
