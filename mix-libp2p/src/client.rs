@@ -395,6 +395,10 @@ impl std::fmt::Debug for Client {
 }
 
 /// A uniform index below `n` (rejection sampling: no modulo bias).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "n > 1 here: no division by zero, and u64::MAX % n <= u64::MAX"
+)]
 fn uniform<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> usize {
     let n = n as u64;
     if n <= 1 {
@@ -418,7 +422,7 @@ fn sample<T: Clone, R: CryptoRng + ?Sized>(rng: &mut R, items: &[T], k: usize) -
     let mut items = items.to_vec();
     let k = k.min(items.len());
     for i in 0..k {
-        let j = i + uniform(rng, items.len() - i);
+        let j = i.saturating_add(uniform(rng, items.len().saturating_sub(i)));
         items.swap(i, j);
     }
     items.truncate(k);
@@ -552,9 +556,10 @@ impl Client {
         let meta = self.meta.entry(node.peer_id).or_default();
         meta.expires = Some(expires);
         meta.source = source;
-        self.discovered += 1;
+        self.discovered = self.discovered.saturating_add(1);
         if let Some(source) = source {
-            *self.per_source.entry(source).or_default() += 1;
+            let count = self.per_source.entry(source).or_default();
+            *count = count.saturating_add(1);
         }
         self.pool.insert(node.peer_id, node);
         true
@@ -796,7 +801,7 @@ impl Client {
             Destination::ExitIsDestination(_) => None,
         };
         let id = RequestId(self.next_id);
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         let mut outgoing = Vec::with_capacity(plan.len());
         let mut awaited = Vec::new();
         let mut request_path = Vec::new();
@@ -924,8 +929,13 @@ impl Client {
             });
         }
         // Disjoint groups of two intermediates when there are enough nodes.
-        let disjoint =
-            options.redundancy > 1 && candidates.len() >= 2 * options.redundancy + per_copy - 2;
+        let disjoint = options.redundancy > 1
+            && candidates.len()
+                >= options
+                    .redundancy
+                    .saturating_mul(2)
+                    .saturating_add(per_copy)
+                    .saturating_sub(2);
         let shuffled = if disjoint {
             sample(rng, &candidates, candidates.len())
         } else {
@@ -934,7 +944,8 @@ impl Client {
         let mut plan = Vec::with_capacity(options.redundancy);
         for copy in 0..options.redundancy {
             let group: Vec<&MixNode> = if disjoint {
-                shuffled[2 * copy..2 * copy + 2].to_vec()
+                let start = copy.saturating_mul(2);
+                shuffled[start..start.saturating_add(2)].to_vec()
             } else {
                 sample(rng, &candidates, 2)
             };
@@ -1067,7 +1078,7 @@ impl Client {
             if let Some(pending) = self.requests.get(id) {
                 let path = pending.path.clone();
                 let k = u32::try_from(path.len()).unwrap_or(u32::MAX).max(1);
-                let weight = (STRIKE / k).max(1);
+                let weight = STRIKE.checked_div(k).unwrap_or(STRIKE).max(1);
                 for peer in path {
                     // A node that answered since this request left is not the failing one.
                     let suspect = self

@@ -447,7 +447,12 @@ impl ConnectionHandler for Handler {
                     // frame: a receiver with the same timeout may be reclaiming it right now,
                     // while the frame would be in flight.
                     let stale = !self.queue.is_empty()
-                        && since.elapsed() >= self.config.stream_idle_timeout / 2;
+                        && since.elapsed()
+                            >= self
+                                .config
+                                .stream_idle_timeout
+                                .checked_div(2)
+                                .unwrap_or_default();
                     if ended || stale {
                         self.retire(stream);
                         continue;

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 #![doc = include_str!("../README.md")]
 
 mod address;

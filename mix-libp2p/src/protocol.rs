@@ -31,7 +31,7 @@ impl Frame {
 
     /// The frame's length on the wire, without the length prefix.
     pub fn len(&self) -> usize {
-        PACKET_LEN + self.proof.len()
+        PACKET_LEN.saturating_add(self.proof.len())
     }
 
     /// Never: a frame holds at least a packet. (For clippy's `len_without_is_empty`.)
@@ -132,7 +132,7 @@ where
 
 /// The rest of a frame whose first byte is `first`.
 async fn read_rest<S: AsyncRead + Unpin>(first: u8, stream: &mut S, proof_len: usize) -> Inbound {
-    let expected = PACKET_LEN + proof_len;
+    let expected = PACKET_LEN.saturating_add(proof_len);
     let mut reader = futures::io::Cursor::new([first]).chain(&mut *stream);
     let len = match unsigned_varint::aio::read_usize(&mut reader).await {
         Ok(len) => len,
@@ -163,7 +163,7 @@ pub(crate) async fn write_frame<S: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut prefix = unsigned_varint::encode::usize_buffer();
     let prefix = unsigned_varint::encode::usize(frame.len(), &mut prefix);
-    let mut bytes = Vec::with_capacity(prefix.len() + frame.len());
+    let mut bytes = Vec::with_capacity(prefix.len().saturating_add(frame.len()));
     bytes.extend_from_slice(prefix);
     bytes.extend_from_slice(frame.packet.as_slice());
     bytes.extend_from_slice(&frame.proof);
