@@ -249,6 +249,27 @@ describe('MixClient in Chromium', { timeout: 600_000 }, () => {
     await call(tp, 'close', r.id)
   })
 
+  test('send() with surbs: 0 resolves to an empty reply once the packet is out, without waiting for a timeout', async () => {
+    const r = await call<{ result: number | ErrorInfo; ms: number; sentBefore: number; sentAfter: number }>(
+      tp, 'sendBytes', id, LIGHTPUSH, 100, { surbs: 0, timeoutMs: 20000 })
+    assert.equal(assertOk(r.result, 'send with surbs: 0'), 0, 'an empty reply')
+    assert.equal(r.sentAfter, r.sentBefore + 1, 'one request sent')
+    assert.ok(r.ms < 10000, `settled when sent, not at the 20 s timeout (${r.ms.toFixed(0)} ms)`)
+  })
+
+  test('every first hop unreachable: SEND_FAILED at once, as the native sender fails, not a TIMEOUT', async () => {
+    const port = await closedPort()
+    // The gateway is reachable; every other mix node only at a closed port, so no first hop
+    // can be dialled (the gateway itself is never on a path).
+    const dead = pool.nodes.map((n, i) => i === 0 ? n : { ...n, multiaddrs: [`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${n.peer_id}`] })
+    const r = await call<Created>(tp, 'create', clientOptions(pool, { mixnodes: dead }))
+    const lp = await call<{ result: Response | ErrorInfo; ms: number }>(tp, 'lightpush', r.id,
+      { contentTopic: CONTENT_TOPIC, payload: { text: `dead first hops ${nonce()}` } }, { timeoutMs: 20000 })
+    assertMixError(lp.result, 'SEND_FAILED', 'lightpush with every first hop unreachable')
+    assert.ok(lp.ms < 10000, `failed at the dial, not at the 20 s timeout (${lp.ms.toFixed(0)} ms)`)
+    await call(tp, 'close', r.id)
+  })
+
   test('bootstrap only: the pool is found through rendezvous at the gateway, reported, and used', async () => {
     const opts = { bootstrap: [wsAddr(pool.nodes[0]!)], clusterId: pool.cluster_id, logLevel: 'warn' }
     const r = await call<Created>(tp, 'create', opts)
