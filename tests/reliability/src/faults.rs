@@ -216,9 +216,22 @@ pub(crate) async fn run(
             plan.timeout.as_secs_f64()
         ));
     }
+    // A request whose only first hop is the killed relay fails at once (the sender's rule
+    // since the sender rework); any other unreachable first hop is a failure.
+    let wrong_unreachable: Vec<_> = all_single
+        .unreachable_peers
+        .iter()
+        .chain(&redundant_summary.unreachable_peers)
+        .filter(|p| **p != victim_id)
+        .collect();
+    if !wrong_unreachable.is_empty() {
+        failures.push(format!(
+            "requests failed at first hops that were up: {wrong_unreachable:?}"
+        ));
+    }
     if all_single.other + redundant_summary.other > 0 {
         failures.push(format!(
-            "requests failed other than by timing out: {:?}",
+            "requests failed other than by timing out or at the killed first hop: {:?}",
             all_single
                 .failures
                 .iter()

@@ -48,6 +48,8 @@ pub(crate) enum Outcome {
     Status(u32),
     /// No reply within the request timeout.
     Timeout,
+    /// Failed at once: the first hop of every copy could not be reached (this peer last).
+    Unreachable(PeerId),
     /// Anything else (no route, a bad reply, …).
     Failed(String),
 }
@@ -81,6 +83,9 @@ pub(crate) async fn lightpush(
         Ok(r) if r.status_code == 200 => Outcome::Delivered(took * 1000.0),
         Ok(r) => Outcome::Status(r.status_code),
         Err(LightpushError::Mix(ClientError::Timeout)) => Outcome::Timeout,
+        Err(LightpushError::Mix(ClientError::FirstHopUnreachable { peer, .. })) => {
+            Outcome::Unreachable(peer)
+        }
         Err(e) => Outcome::Failed(e.to_string()),
     };
     (took, outcome)
@@ -153,6 +158,9 @@ pub(crate) struct Summary {
     pub(crate) sent: usize,
     pub(crate) delivered: usize,
     pub(crate) timeouts: usize,
+    /// Requests failed at once because no first hop could be reached, and those hops.
+    pub(crate) unreachable: usize,
+    pub(crate) unreachable_peers: Vec<PeerId>,
     pub(crate) other: usize,
     pub(crate) p50: f64,
     pub(crate) p95: f64,
@@ -177,6 +185,12 @@ impl Summary {
                     latencies.push(*ms);
                 }
                 Outcome::Timeout => s.timeouts += 1,
+                Outcome::Unreachable(peer) => {
+                    s.unreachable += 1;
+                    if !s.unreachable_peers.contains(peer) {
+                        s.unreachable_peers.push(*peer);
+                    }
+                }
                 Outcome::Status(code) => {
                     s.other += 1;
                     if s.failures.len() < 5 {

@@ -329,7 +329,7 @@ impl Report {
             );
             let _ = writeln!(
                 m,
-                "| requests | sent | delivered | timed out | other | p50 ms | p99 ms | longest to resolve |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+                "| requests | sent | delivered | timed out | first hop down | other | p50 ms | p99 ms | longest to resolve |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
             let rows = [
                 ("one copy, before the kill", &f.single[0]),
@@ -340,11 +340,12 @@ impl Report {
             for (label, s) in rows {
                 let _ = writeln!(
                     m,
-                    "| {label} | {} | {} ({:.1} %) | {} | {} | {:.1} | {:.1} | {:.1} s |",
+                    "| {label} | {} | {} ({:.1} %) | {} | {} | {} | {:.1} | {:.1} | {:.1} s |",
                     s.sent,
                     s.delivered,
                     s.ratio() * 100.0,
                     s.timeouts,
+                    s.unreachable,
                     s.other,
                     s.p50,
                     s.p99,
