@@ -261,7 +261,7 @@ describe('MixClient in Chromium', { timeout: 600_000 }, () => {
     const port = await closedPort()
     // The gateway is reachable; every other mix node only at a closed port, so no first hop
     // can be dialled (the gateway itself is never on a path).
-    const dead = pool.nodes.map((n, i) => i === 0 ? n : { ...n, multiaddrs: [`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${n.peer_id}`] })
+    const dead = pool.nodes.map((n, i) => i === 0 ? n : { ...n, multiaddrs: [`/ip4/127.0.0.1/tcp/${port}/p2p/${n.peer_id}`, `/ip4/127.0.0.1/tcp/${port}/ws/p2p/${n.peer_id}`] })
     const r = await call<Created>(tp, 'create', clientOptions(pool, { mixnodes: dead }))
     const lp = await call<{ result: Response | ErrorInfo; ms: number }>(tp, 'lightpush', r.id,
       { contentTopic: CONTENT_TOPIC, payload: { text: `dead first hops ${nonce()}` } }, { timeoutMs: 20000 })

@@ -191,6 +191,8 @@ pub struct Sender {
     looked_up: bool,
     /// Whether the last size check was below the minimum (warned once per drop).
     below_minimum: bool,
+    /// Whether failed first hops fail their requests at once ([`Sender::with_fail_fast`]).
+    fail_fast: bool,
     next_upkeep: Option<Instant>,
 }
 
@@ -223,6 +225,7 @@ impl Sender {
             lookups: false,
             looked_up: false,
             below_minimum: false,
+            fail_fast: true,
             next_upkeep: None,
         }
     }
@@ -243,6 +246,17 @@ impl Sender {
     #[must_use]
     pub fn with_dial_order(mut self, order: DialOrder) -> Self {
         self.dial_order = order;
+        self
+    }
+
+    /// Whether a request fails at once ([`ClientError::FirstHopUnreachable`]) when the first
+    /// hop of every copy could not be reached [default: true]. A driver that also forwards
+    /// other nodes' packets (a relay) shares each peer's queue between its own frames and
+    /// forwarded ones, so a failure report cannot be pinned on its own copies: it sets
+    /// `false`, and such requests end at their timeout (the first hop is still struck).
+    #[must_use]
+    pub fn with_fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
         self
     }
 
@@ -463,6 +477,9 @@ impl Sender {
     ) {
         if reason == SendFailure::Dial {
             self.client.first_hop_failed(&peer, now);
+        }
+        if !self.fail_fast {
+            return;
         }
         let mut failed = Vec::new();
         if let Some(copies) = self.first_hops.get_mut(&peer) {

@@ -46,6 +46,7 @@ use addresses::{announced, first_ipv4, without_p2p};
 use enr::unix_seconds;
 pub use enr::waku_enr;
 use handle::Command;
+pub(crate) use handle::lightpush_through;
 pub use handle::{ExitRequest, LightpushError, NodeInfo, RelayHandle};
 pub use settings::{DiscoverySettings, KeySource, Settings};
 use streams::{read_length_prefixed, serve_lightpush_stream};
@@ -99,7 +100,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             c.with_format(settings.format)
                 .with_sender_hold(settings.sender_hold)
         })
-        .with_lookups(settings.discovery.lookup);
+        .with_lookups(settings.discovery.lookup)
+        // A relay's own frames share each peer's queue with the packets it forwards.
+        .with_fail_fast(false);
     sender.set_pool_config(settings.discovery.pool);
     for entry in &settings.mixnodes {
         match MixNode::new(entry.peer_id, vec![entry.addr.clone()], entry.mix_public) {

@@ -45,7 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::node::LightpushError;
 use crate::replay_store::unix_now_ms;
-use crate::waku::{self, LIGHTPUSH_PROTOCOL, LightPushResponse, WakuMessage};
+use crate::waku::{LightPushResponse, WakuMessage};
 
 /// What a native sender is given.
 #[derive(Clone, Debug)]
@@ -171,17 +171,14 @@ impl SenderHandle {
         message: WakuMessage,
         options: SendOptions,
     ) -> Result<LightPushResponse, LightpushError> {
-        let request_id = waku::request_id(&mut rand::rng());
-        let request = waku::encode_request(request_id.clone(), pubsub_topic, message);
-        let reply = self
-            .send(
-                Destination::ExitIsDestination(service),
-                LIGHTPUSH_PROTOCOL,
-                request,
-                options,
-            )
-            .await?;
-        Ok(waku::decode_response(&reply, &request_id)?)
+        crate::node::lightpush_through(
+            |destination, codec, body, options| self.send(destination, codec, body, options),
+            service,
+            pubsub_topic,
+            message,
+            options,
+        )
+        .await
     }
 
     /// Adds static pool entries.

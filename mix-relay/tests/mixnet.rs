@@ -336,7 +336,10 @@ async fn a_dead_hop_is_a_timeout_and_redundant_paths_get_through() {
     );
     client.shutdown().await;
 
-    // Seven nodes, one dead: two copies on disjoint pairs always leave one copy alive.
+    // Seven nodes, one dead: two copies on disjoint pairs of intermediates. A copy whose
+    // forward path crosses the dead node is lost, but its twin does not cross it; the twin
+    // is lost only if its SURB's return path (drawn from the same pool) happens to cross the
+    // dead node too, so nearly every request gets through.
     let all: Vec<&RelayHandle> = relays.iter().collect();
     let client = sender(&all).await;
     client.add_mix_nodes(vec![dead_info]).await.unwrap();
@@ -345,10 +348,11 @@ async fn a_dead_hop_is_a_timeout_and_redundant_paths_get_through() {
         timeout: Duration::from_secs(5),
         ..SendOptions::default()
     };
+    let mut delivered = 0u64;
     for i in 0..10 {
         let mut msg = message(&format!("redundant {i}"));
         msg.timestamp = Some(1_800_000_000_000_000_000 + i);
-        let r = client
+        match client
             .lightpush(
                 relays[usize::try_from(i).unwrap() % 6].peer_id(),
                 TOPIC,
@@ -356,11 +360,21 @@ async fn a_dead_hop_is_a_timeout_and_redundant_paths_get_through() {
                 opts,
             )
             .await
-            .unwrap();
-        assert_eq!(r.status_code, 200);
+        {
+            Ok(r) => {
+                assert_eq!(r.status_code, 200);
+                delivered += 1;
+            }
+            Err(LightpushError::Mix(ClientError::Timeout)) => {}
+            Err(e) => panic!("redundant {i}: {e}"),
+        }
     }
+    assert!(
+        delivered >= 8,
+        "{delivered} of 10 redundant requests delivered"
+    );
     // Each request was answered once to the caller, whatever the second copy did.
-    assert_eq!(client.metrics().replies_received_count(), 10);
+    assert_eq!(client.metrics().replies_received_count(), delivered);
     // And the dead node was on some path: a hop failed to reach it.
     let failed: u64 = relays
         .iter()

@@ -277,17 +277,14 @@ impl RelayHandle {
         message: WakuMessage,
         options: SendOptions,
     ) -> Result<LightPushResponse, LightpushError> {
-        let request_id = waku::request_id(&mut rand::rng());
-        let request = waku::encode_request(request_id.clone(), pubsub_topic, message);
-        let reply = self
-            .send(
-                Destination::ExitIsDestination(service),
-                LIGHTPUSH_PROTOCOL,
-                request,
-                options,
-            )
-            .await?;
-        Ok(waku::decode_response(&reply, &request_id)?)
+        lightpush_through(
+            |destination, codec, body, options| self.send(destination, codec, body, options),
+            service,
+            pubsub_topic,
+            message,
+            options,
+        )
+        .await
     }
 
     /// Sends a raw frame to `peer` on `/mix/1.0.0` (tools, tests and benchmarks that build
@@ -341,4 +338,29 @@ impl std::fmt::Debug for RelayHandle {
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
+}
+
+/// A lightpush v3 request through any sender's `send` (a relay's or the native sender's): one
+/// request id, exit == destination at `service`, and the response checked against the id.
+pub(crate) async fn lightpush_through<F, Fut>(
+    send: F,
+    service: PeerId,
+    pubsub_topic: &str,
+    message: WakuMessage,
+    options: SendOptions,
+) -> Result<LightPushResponse, LightpushError>
+where
+    F: FnOnce(Destination, &'static str, Vec<u8>, SendOptions) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, LightpushError>>,
+{
+    let request_id = waku::request_id(&mut rand::rng());
+    let request = waku::encode_request(request_id.clone(), pubsub_topic, message);
+    let reply = send(
+        Destination::ExitIsDestination(service),
+        LIGHTPUSH_PROTOCOL,
+        request,
+        options,
+    )
+    .await?;
+    Ok(waku::decode_response(&reply, &request_id)?)
 }
