@@ -24,6 +24,7 @@ use web_time::Instant;
 
 use crate::proto::{
     Discover, DiscoverResponse, Message, MessageType, Register, RegisterResponse, ResponseStatus,
+    Unregister,
 };
 use crate::record::MixRecord;
 use crate::registry::{MAX_TTL, Refusal, Registry, RegistryConfig};
@@ -155,6 +156,17 @@ pub enum Event {
         /// Why.
         error: Error,
     },
+    /// Our unregistration at `peer` ended. The rendezvous protocol sends no answer to an
+    /// unregistration: the point reads it and closes the stream.
+    Unregistered {
+        /// The rendezvous point.
+        peer: PeerId,
+        /// The namespace.
+        namespace: String,
+        /// Whether the request was written: the stream was open and the point closed it after
+        /// reading (or answered anyway). `false`: the point could not be reached.
+        delivered: bool,
+    },
     /// As a rendezvous point, we answered `peer`.
     Served {
         /// Who asked.
@@ -236,6 +248,7 @@ impl request_response::Codec for Codec {
 enum Pending {
     Register(String),
     Discover(String, u64),
+    Unregister(String),
 }
 
 /// The behaviour. See the module docs.
@@ -373,6 +386,24 @@ impl Behaviour {
         let id = self.inner.send_request(&peer, request);
         self.pending
             .insert(id, (peer, Pending::Register(namespace.to_owned())));
+        id
+    }
+
+    /// Withdraws our registration in `namespace` at `peer` (a node that stops, so that lookups
+    /// no longer hand out its record for the rest of its TTL). The end comes as
+    /// [`Event::Unregistered`].
+    pub fn unregister(&mut self, peer: PeerId, namespace: &str) -> OutboundRequestId {
+        let request = Message {
+            r#type: message_type(MessageType::Unregister),
+            unregister: Some(Unregister {
+                ns: Some(namespace.to_owned()),
+                id: None,
+            }),
+            ..Message::default()
+        };
+        let id = self.inner.send_request(&peer, request);
+        self.pending
+            .insert(id, (peer, Pending::Unregister(namespace.to_owned())));
         id
     }
 
@@ -549,6 +580,11 @@ impl Behaviour {
                     error: Error::BadResponse,
                 },
             },
+            Pending::Unregister(namespace) => Event::Unregistered {
+                peer,
+                namespace,
+                delivered: true,
+            },
         };
         self.events.push_back(event);
     }
@@ -557,8 +593,16 @@ impl Behaviour {
         let Some((peer, pending)) = self.pending.remove(&id) else {
             return;
         };
+        // No answer comes to an unregistration: the point closing the stream after reading
+        // it (an I/O error on our side) is how it ends.
+        let delivered = matches!(error, OutboundFailure::Io(_));
         let error = Error::Network(error.to_string());
         self.events.push_back(match pending {
+            Pending::Unregister(namespace) => Event::Unregistered {
+                peer,
+                namespace,
+                delivered,
+            },
             Pending::Register(namespace) => Event::RegisterFailed {
                 peer,
                 namespace,

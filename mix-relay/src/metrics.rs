@@ -230,14 +230,16 @@ struct StatusLabel {
 }
 
 /// The kinds of [`Metrics::discovery_event`]: as a rendezvous point, registrations accepted,
-/// refused, lookups answered; as a client, own registrations accepted and failed, lookups
-/// failed, records found; and pool nodes removed.
-pub const DISCOVERY_EVENTS: [&str; 9] = [
+/// withdrawn, refused, lookups answered; as a client, own registrations accepted, failed and
+/// withdrawn (when the relay stops), lookups failed, records found; and pool nodes removed.
+pub const DISCOVERY_EVENTS: [&str; 11] = [
     "served_registration",
+    "served_unregistration",
     "served_refusal",
     "served_lookup",
     "registered",
     "register_failed",
+    "unregistered",
     "lookup_failed",
     "record_found",
     "record_rejected",

@@ -9,31 +9,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::{AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use libp2p::connection_limits;
 use libp2p::gossipsub::{self, IdentTopic, TopicHash};
 use libp2p::swarm::{ListenError, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify};
-use mix_core::{Delay, NodePublicKey, PACKET_LEN, Surb};
-use mix_discovery::{MixRecord, Rounds, Schedule};
+use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use mix_core::{Delay, PACKET_LEN, Surb};
+use mix_discovery::Rounds;
 use mix_libp2p::Instant;
 
 use crate::mismatch::MismatchWarnings;
 use mix_libp2p::{Frame, MixNode, Sender};
-use prost::Message as _;
 use rand::rngs::StdRng;
-use rand::seq::IteratorRandom as _;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::DelayQueue;
 
+mod forward;
 mod lookup;
+mod registration;
 mod sending;
 
 use crate::limits::{DelayShares, Dials, Limits};
 use crate::metrics::{self, DropReason, ExitKind, Metrics};
 use crate::processor::{Decision, Processor};
 use crate::replay_store::{PersistentReplayFilter, unix_now_ms};
-use crate::waku::{self, Answer, LIGHTPUSH_PROTOCOL, LightPushService, ServiceConfig, WakuMessage};
+use crate::waku::{self, LIGHTPUSH_PROTOCOL, LightPushService, ServiceConfig, WakuMessage};
 
 mod addresses;
 mod enr;
@@ -43,13 +43,13 @@ mod streams;
 mod swarm;
 
 use addresses::{announced, first_ipv4, without_p2p};
-use enr::unix_seconds;
 pub use enr::waku_enr;
 use handle::Command;
 pub(crate) use handle::lightpush_through;
 pub use handle::{ExitRequest, LightpushError, NodeInfo, RelayHandle};
+use registration::Discovery;
 pub use settings::{DiscoverySettings, KeySource, Settings};
-use streams::{read_length_prefixed, serve_lightpush_stream};
+use streams::{serve_lightpush_stream, topic_peer_count};
 pub use swarm::MixPeers;
 use swarm::{Behaviour, BehaviourEvent, build_swarm};
 
@@ -200,6 +200,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RelayHandle> {
             points: HashSet::new(),
             registering: 0,
             registered_any: false,
+            registered_at: HashMap::new(),
         },
         protocols: HashMap::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
@@ -325,30 +326,6 @@ struct Node {
     rng: StdRng,
 }
 
-/// Discovery state of a node.
-struct Discovery {
-    schedule: Schedule,
-    lookup: bool,
-    /// The lookup rounds (points asked, pages, answers).
-    rounds: Rounds,
-    /// Where our record is registered.
-    namespace: String,
-    identity: libp2p::identity::Keypair,
-    /// Our addresses as our record carries them (without `/p2p/<id>`, as nwaku).
-    record_addrs: Vec<Multiaddr>,
-    mix_public: NodePublicKey,
-    /// Connected peers that serve rendezvous.
-    points: HashSet<PeerId>,
-    /// Registrations of the current round not answered yet.
-    registering: usize,
-    /// Whether one registration of the current round was accepted.
-    registered_any: bool,
-}
-
-/// A round registers at this many rendezvous points at most, chosen at random among the
-/// connected ones (nwaku registers at one; more keep small networks complete).
-const REGISTER_AT: usize = 16;
-
 /// Counts a task in `Node::in_flight` while it lives.
 struct InFlight(Arc<AtomicUsize>);
 
@@ -426,6 +403,7 @@ impl Node {
                 _ = &mut shutdown => break,
             }
         }
+        self.withdraw_registrations().await;
         self.flush_replay();
         tracing::info!(peer = %self.peer_id, "relay stopped");
     }
@@ -588,129 +566,6 @@ impl Node {
                 self.metrics.connection_denied();
             }
             _ => {}
-        }
-    }
-
-    fn on_discovery_tick(&mut self) {
-        let now = Instant::now();
-        self.dials.expire(&self.limits, STALE_DIAL, now);
-        self.metrics.set_pending_dials(self.dials.pending());
-        if let Ok(mut peers) = self.mix_peers.write() {
-            peers.clear();
-            peers.extend(self.sender.client().nodes().map(|n| n.peer_id));
-        }
-        if let Some(registry) = self.swarm.behaviour().rendezvous.registry() {
-            self.metrics.set_rendezvous_registrations(registry.len());
-        }
-        if self.discovery.schedule.register_due(now) {
-            self.register_round(now);
-        }
-        if self.discovery.lookup
-            && !self.discovery.rounds.in_flight()
-            && self.discovery.schedule.discover_due(now)
-        {
-            self.lookup_round(now);
-        }
-    }
-
-    /// Signs a fresh record and registers it at every rendezvous point (and at ourselves if
-    /// we serve).
-    fn register_round(&mut self, now: Instant) {
-        let d = &mut self.discovery;
-        let record = MixRecord {
-            peer_id: self.peer_id,
-            seq: unix_seconds(),
-            addrs: d.record_addrs.clone(),
-            mix_key: d.mix_public,
-        };
-        let envelope = match record.sign(&d.identity) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::error!(%error, "cannot sign our peer record");
-                d.schedule.registered(now, false);
-                return;
-            }
-        };
-        let ttl = d.schedule.ttl;
-        let namespace = d.namespace.clone();
-        let rendezvous = &mut self.swarm.behaviour_mut().rendezvous;
-        let local = rendezvous.registry().is_some();
-        if let Err(refusal) =
-            rendezvous.register_locally(self.peer_id, &namespace, envelope.clone(), ttl)
-        {
-            tracing::warn!(?refusal, "our own registry refused our record");
-        }
-        d.registering = 0;
-        d.registered_any = false;
-        let points = d.points.iter().copied().sample(&mut self.rng, REGISTER_AT);
-        for point in points {
-            rendezvous.register(point, &namespace, envelope.clone(), ttl);
-            d.registering += 1;
-        }
-        if d.registering == 0 {
-            // Nobody to register with yet: try again later (a point connecting makes it due).
-            d.schedule.registered(now, local);
-        } else {
-            d.schedule.registering(now);
-        }
-    }
-
-    fn on_rendezvous_event(&mut self, event: mix_discovery::Event) {
-        let now = Instant::now();
-        match event {
-            mix_discovery::Event::Registered { peer, ttl, .. } => {
-                tracing::debug!(%peer, ?ttl, "registered at the rendezvous point");
-                self.metrics.discovery_event("registered");
-                self.discovery.registered_any = true;
-                self.register_answered(now);
-            }
-            mix_discovery::Event::RegisterFailed { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "registration failed");
-                self.metrics.discovery_event("register_failed");
-                self.register_answered(now);
-            }
-            mix_discovery::Event::Discovered {
-                peer,
-                records,
-                rejected,
-                cookie,
-                full,
-                ..
-            } => {
-                for _ in 0..rejected {
-                    self.metrics.discovery_event("record_rejected");
-                }
-                for _ in 0..records.len() {
-                    self.metrics.discovery_event("record_found");
-                }
-                self.on_lookup_page(peer, records, full, cookie, now);
-            }
-            mix_discovery::Event::DiscoverFailed { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "lookup failed");
-                self.metrics.discovery_event("lookup_failed");
-                self.on_lookup_failed(peer, error.to_string(), now);
-            }
-            mix_discovery::Event::Served { what, .. } => match what {
-                mix_discovery::Served::Registered { .. } => {
-                    self.metrics.discovery_event("served_registration");
-                }
-                mix_discovery::Served::Discovered { .. } => {
-                    self.metrics.discovery_event("served_lookup");
-                }
-                mix_discovery::Served::Refused(_) | mix_discovery::Served::Malformed => {
-                    self.metrics.discovery_event("served_refusal");
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-
-    fn register_answered(&mut self, now: Instant) {
-        let d = &mut self.discovery;
-        d.registering = d.registering.saturating_sub(1);
-        if d.registering == 0 {
-            d.schedule.registered(now, d.registered_any);
         }
     }
 
@@ -910,132 +765,4 @@ impl Node {
         });
         self.send_packet_after(*surb.first_hop(), packet, hold);
     }
-
-    /// Answers one framed lightpush request (`uvarint(len) || LightPushRequest`), from a direct
-    /// stream or a mix packet alike, through the service's one entry point.
-    fn serve_lightpush(&mut self, request: &[u8]) -> Answer {
-        // One budget for every publish from this relay's identity, direct or through the
-        // mixnet (audit F13); beyond it, nwaku's 429.
-        if !self
-            .publish_budget
-            .try_acquire(self.peer_id, Instant::now())
-        {
-            let answer = Answer::refused(waku::StatusCode::TooManyRequests, "publish rate limit");
-            self.metrics.lightpush_result(answer.response.status_code);
-            return answer;
-        }
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let answer = self
-            .lightpush
-            .handle_length_prefixed(request, |topic, message| {
-                let hash = TopicHash::from_raw(topic);
-                let peers = topic_peer_count(gossipsub, &hash);
-                let mut message = message.clone();
-                if message.timestamp.unwrap_or(0) == 0 {
-                    let now_ns = i64::try_from(unix_now_ms())
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(1_000_000);
-                    message.timestamp = Some(now_ns);
-                }
-                let result = gossipsub.publish(hash, message.encode_to_vec());
-                waku::publish_outcome(&result, u32::try_from(peers).unwrap_or(u32::MAX))
-            });
-        self.metrics.lightpush_result(answer.response.status_code);
-        answer
-    }
-
-    fn forward_to_destination(
-        &mut self,
-        destination: mix_core::Address,
-        codec: String,
-        surbs: Vec<Surb>,
-        body: Vec<u8>,
-    ) {
-        let Ok(peer) = mix_libp2p::peer_id(&destination.peer_id) else {
-            self.metrics.dropped(DropReason::Malformed);
-            return;
-        };
-        let addr = mix_libp2p::to_multiaddr(&destination);
-        // Nim reads a reply only for lightpush (MIX.md §7.2); an open proxy to any protocol
-        // at any address is not a service this relay offers.
-        if !self.limits.forwards(&codec)
-            || !self.limits.dialable(&addr)
-            || self.forward_in_flight.load(Ordering::Relaxed) >= self.limits.max_forward_in_flight
-        {
-            self.metrics.dropped(DropReason::ExitRefused);
-            return;
-        }
-        if self
-            .dials
-            .recently_failed(&self.limits, &addr, Instant::now())
-        {
-            // Unreachable a moment ago: answer as for an unreachable destination (empty, as
-            // Nim), without dialing again.
-            self.metrics.dropped(DropReason::ExitRefused);
-            for surb in &surbs {
-                self.reply_through(surb, &[]);
-            }
-            return;
-        }
-        self.swarm.add_peer_address(peer, addr.clone());
-        let control = self.control.clone();
-        let in_flight = InFlight::enter(&self.forward_in_flight);
-        let exit_tx = self.exit_tx.clone();
-        let timeout = self.forward_timeout;
-        tokio::spawn(async move {
-            let want_reply = !surbs.is_empty();
-            let outcome =
-                tokio::time::timeout(timeout, exchange(control, peer, codec, body, want_reply))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-            drop(in_flight);
-            let unreachable = outcome.is_none().then_some(addr);
-            // Nim replies with an empty response when the destination cannot be reached.
-            let response = outcome.unwrap_or_default();
-            if want_reply || unreachable.is_some() {
-                let surbs = if want_reply { surbs } else { Vec::new() };
-                let _ = exit_tx
-                    .send(ExitResult {
-                        surbs,
-                        response,
-                        unreachable,
-                    })
-                    .await;
-            }
-        });
-    }
-}
-
-/// Forward mode: one request to the destination on a new stream for `codec`, and its
-/// length-prefixed response with the prefix kept (MIX.md §7.2, Nim's `readLp` behaviour).
-async fn exchange(
-    mut control: libp2p_stream::Control,
-    peer: PeerId,
-    codec: String,
-    body: Vec<u8>,
-    want_reply: bool,
-) -> anyhow::Result<Vec<u8>> {
-    let protocol = StreamProtocol::try_from_owned(codec)?;
-    let mut stream = control.open_stream(peer, protocol).await?;
-    stream.write_all(&body).await?;
-    stream.flush().await?;
-    if !want_reply {
-        stream.close().await?;
-        return Ok(Vec::new());
-    }
-    let body = read_length_prefixed(&mut stream, mix_core::MAX_REPLY_LEN).await?;
-    let _ = stream.close().await;
-    let mut prefix = unsigned_varint::encode::usize_buffer();
-    let mut response = unsigned_varint::encode::usize(body.len(), &mut prefix).to_vec();
-    response.extend_from_slice(&body);
-    Ok(response)
-}
-
-/// How many gossipsub peers are subscribed to `topic` (the lightpush `relay_peer_count`).
-fn topic_peer_count(gossipsub: &gossipsub::Behaviour, topic: &TopicHash) -> usize {
-    gossipsub
-        .all_peers()
-        .filter(|(_, topics)| topics.contains(&topic))
-        .count()
 }

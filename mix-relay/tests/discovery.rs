@@ -124,10 +124,23 @@ async fn a_bootstrap_only_sender_discovers_eleven_relays_uses_them_and_drops_sto
     // Two relays stop: they leave the sender's pool and every running relay's pool.
     let stopped: Vec<RelayHandle> = vec![relays.remove(7), relays.remove(3)];
     let gone: HashSet<PeerId> = stopped.iter().map(RelayHandle::peer_id).collect();
+    let withdrawn_before = relays[0].metrics().discovery_count("served_unregistration");
     for relay in stopped {
         relay.shutdown().await;
     }
     let stopped_at = tokio::time::Instant::now();
+    // They withdrew their records as they stopped: the bootstrap point read both withdrawals
+    // and no longer hands them out, TTL or not.
+    for _ in 0..50 {
+        if relays[0].metrics().discovery_count("served_unregistration") >= withdrawn_before + 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        relays[0].metrics().discovery_count("served_unregistration") >= withdrawn_before + 2,
+        "the stopped relays did not withdraw their records"
+    );
     let deadline = stopped_at + Duration::from_secs(20);
     loop {
         let sender_pool = pool_ids(&client).await;

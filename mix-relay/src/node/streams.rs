@@ -1,5 +1,5 @@
-//! The Waku request/response protocols a relay serves on plain libp2p streams: metadata and
-//! direct (non-mix) lightpush.
+//! The Waku request/response protocols a relay serves on plain libp2p streams (metadata and
+//! direct lightpush), and the one lightpush entry that mix packets and direct streams share.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +10,13 @@ use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::waku::{self, LIGHTPUSH_PROTOCOL};
+use libp2p::gossipsub::{self, TopicHash};
+use mix_libp2p::Instant;
+use prost::Message as _;
+
+use super::Node;
+use crate::replay_store::unix_now_ms;
+use crate::waku::{self, Answer, LIGHTPUSH_PROTOCOL};
 
 /// Reads one `uvarint(len) ‖ bytes` frame of at most `max` bytes and returns the bytes.
 pub(super) async fn read_length_prefixed(
@@ -136,4 +142,47 @@ pub(super) async fn serve_lightpush_stream(
         Ok(())
     })
     .await;
+}
+
+impl Node {
+    /// Answers one framed lightpush request (`uvarint(len) || LightPushRequest`), from a direct
+    /// stream or a mix packet alike, through the service's one entry point.
+    pub(super) fn serve_lightpush(&mut self, request: &[u8]) -> Answer {
+        // One budget for every publish from this relay's identity, direct or through the
+        // mixnet (audit F13); beyond it, nwaku's 429.
+        if !self
+            .publish_budget
+            .try_acquire(self.peer_id, Instant::now())
+        {
+            let answer = Answer::refused(waku::StatusCode::TooManyRequests, "publish rate limit");
+            self.metrics.lightpush_result(answer.response.status_code);
+            return answer;
+        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let answer = self
+            .lightpush
+            .handle_length_prefixed(request, |topic, message| {
+                let hash = TopicHash::from_raw(topic);
+                let peers = topic_peer_count(gossipsub, &hash);
+                let mut message = message.clone();
+                if message.timestamp.unwrap_or(0) == 0 {
+                    let now_ns = i64::try_from(unix_now_ms())
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000_000);
+                    message.timestamp = Some(now_ns);
+                }
+                let result = gossipsub.publish(hash, message.encode_to_vec());
+                waku::publish_outcome(&result, u32::try_from(peers).unwrap_or(u32::MAX))
+            });
+        self.metrics.lightpush_result(answer.response.status_code);
+        answer
+    }
+}
+
+/// How many gossipsub peers are subscribed to `topic` (the lightpush `relay_peer_count`).
+pub(super) fn topic_peer_count(gossipsub: &gossipsub::Behaviour, topic: &TopicHash) -> usize {
+    gossipsub
+        .all_peers()
+        .filter(|(_, topics)| topics.contains(&topic))
+        .count()
 }
